@@ -1,0 +1,134 @@
+import { Config, ConfigError, ConfigProvider, Duration, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
+
+export const DEFAULT_EXCHANGES = ["binance", "kraken", "coinbase"] as const
+
+const seconds = (name: string, fallback: number, min = 0) =>
+  Config.number(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({ message: `must be a number of seconds >= ${min}`, validation: (n) => Number.isFinite(n) && n >= min }),
+    Config.map((n) => Duration.millis(Math.round(n * 1000)))
+  )
+
+const positiveInt = (name: string, fallback: number) =>
+  Config.integer(name).pipe(
+    Config.withDefault(fallback),
+    Config.validate({ message: "must be a positive integer", validation: (n) => n > 0 })
+  )
+
+const bool = (name: string, fallback: boolean) =>
+  Config.string(name).pipe(
+    Config.withDefault(String(fallback)),
+    Config.mapOrFail((raw) => {
+      const v = raw.trim().toLowerCase()
+      if (["1", "true", "yes", "on"].includes(v)) return Either.right(true)
+      if (["0", "false", "no", "off"].includes(v)) return Either.right(false)
+      return Either.left(ConfigError.InvalidData([], `Expected true or false but received ${JSON.stringify(raw)}`))
+    })
+  )
+
+const baseUrl = (name: string) =>
+  Config.option(
+    Config.string(name).pipe(
+      Config.validate({
+        message: "must be an absolute http(s):// or ws(s):// URL such as http://127.0.0.1:9000",
+        validation: (s) => /^(https?|wss?):\/\/[^/\s]+/i.test(s)
+      }),
+      Config.map((s) => s.replace(/\/+$/, ""))
+    )
+  )
+
+export interface ExchangeOverride {
+  readonly apiBase: Option.Option<string>
+  readonly wsBase: Option.Option<string>
+}
+
+const exchangeList = Config.string("ENABLED_EXCHANGES").pipe(
+  Config.withDefault(DEFAULT_EXCHANGES.join(",")),
+  Config.map((s) =>
+    Array.from(
+      new Set(
+        s
+          .split(",")
+          .map((x) => x.trim().toLowerCase())
+          .filter((x) => x.length > 0)
+      )
+    )
+  ),
+  Config.validate({
+    message: "must list at least one exchange id, e.g. binance,kraken",
+    validation: (ids) => ids.length > 0 && ids.every((id) => /^[a-z0-9]+$/.test(id))
+  })
+)
+
+export const appConfig = Effect.gen(function* () {
+  const enabledExchanges = yield* exchangeList
+  const overrides: Record<string, ExchangeOverride> = {}
+  for (const id of enabledExchanges) {
+    const key = id.toUpperCase()
+    overrides[id] = {
+      apiBase: yield* baseUrl(`EXCHANGE_API_BASE_${key}`),
+      wsBase: yield* baseUrl(`EXCHANGE_WS_BASE_${key}`)
+    }
+  }
+  const cmcKey = yield* Config.option(Config.redacted("CMC_API_KEY"))
+  return {
+    appEnv: yield* Config.literal("development", "production", "test")("APP_ENV").pipe(Config.withDefault("development")),
+    logLevel: yield* Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info)),
+    port: yield* Config.port("PORT").pipe(Config.withDefault(8000)),
+    host: yield* Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
+    redisUrl: yield* Config.string("REDIS_URL").pipe(Config.withDefault("redis://127.0.0.1:6379")),
+    redisEnabled: yield* bool("REDIS_ENABLED", true),
+    redisKeyPrefix: yield* Config.string("REDIS_KEY_PREFIX").pipe(Config.withDefault("mcds:")),
+    memoryCacheMaxEntries: yield* positiveInt("MEMORY_CACHE_MAX_ENTRIES", 10_000),
+    cmcApiKey: Option.filter(cmcKey, (k) => Redacted.value(k).trim().length > 0),
+    cmcApiUrl: yield* Config.string("CMC_API_URL").pipe(
+      Config.withDefault("https://pro-api.coinmarketcap.com/v1"),
+      Config.validate({ message: "must be an http(s) URL", validation: (s) => /^https?:\/\/\S+$/i.test(s) }),
+      Config.map((s) => s.replace(/\/+$/, ""))
+    ),
+    cmcTimeout: yield* seconds("CMC_TIMEOUT", 10, 0.001),
+    enabledExchanges,
+    exchangeOverrides: overrides as Readonly<Record<string, ExchangeOverride>>,
+    exchangeTimeout: yield* seconds("EXCHANGE_TIMEOUT", 10, 0.001),
+    marketsRefreshInterval: yield* seconds("MARKETS_REFRESH_INTERVAL", 3600, 1),
+    tickerCacheTtl: yield* seconds("TICKER_CACHE_TTL", 2),
+    orderbookCacheTtl: yield* seconds("ORDERBOOK_CACHE_TTL", 1),
+    tradesCacheTtl: yield* seconds("TRADES_CACHE_TTL", 1),
+    ohlcvCacheTtl: yield* seconds("OHLCV_CACHE_TTL", 300),
+    marketsCacheTtl: yield* seconds("MARKETS_CACHE_TTL", 300),
+    tickerDeltaThreshold: yield* Config.number("TICKER_DELTA_THRESHOLD").pipe(
+      Config.withDefault(0.001),
+      Config.validate({ message: "must be a number >= 0", validation: (n) => Number.isFinite(n) && n >= 0 })
+    ),
+    streamHeartbeatInterval: yield* seconds("STREAM_HEARTBEAT_INTERVAL", 30, 0.001),
+    rateLimitRequests: yield* positiveInt("RATE_LIMIT_REQUESTS", 100),
+    rateLimitWindow: yield* seconds("RATE_LIMIT_WINDOW", 60, 0.001),
+    maxRetries: yield* Config.integer("MAX_RETRIES").pipe(
+      Config.withDefault(3),
+      Config.validate({ message: "must be an integer >= 0", validation: (n) => n >= 0 })
+    ),
+    initialBackoff: yield* seconds("INITIAL_BACKOFF", 1),
+    maxBackoff: yield* seconds("MAX_BACKOFF", 60),
+    backoffMultiplier: yield* Config.number("BACKOFF_MULTIPLIER").pipe(
+      Config.withDefault(2),
+      Config.validate({ message: "must be a number >= 1", validation: (n) => Number.isFinite(n) && n >= 1 })
+    )
+  } as const
+})
+
+export type AppConfigShape = Effect.Effect.Success<typeof appConfig>
+
+export class AppConfig extends Effect.Service<AppConfig>()("app/AppConfig", {
+  effect: appConfig
+}) {
+  /** A layer reading settings from a plain record instead of the process environment (tests, demo). */
+  static fromRecord(env: Readonly<Record<string, string>>): Layer.Layer<AppConfig, ConfigError.ConfigError> {
+    return Layer.effect(
+      AppConfig,
+      appConfig.pipe(
+        Effect.map((shape) => new AppConfig(shape)),
+        Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)), { pathDelim: "_" }))
+      )
+    )
+  }
+}

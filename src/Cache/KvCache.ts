@@ -1,0 +1,19 @@
+import { Context, type Duration, type Effect, type Option } from "effect"
+
+export interface CacheStatus {
+  /** Where reads and writes go right now. */
+  readonly backend: "redis" | "memory"
+  readonly redis: "up" | "down" | "disabled"
+}
+
+/**
+ * A string key-value store with per-entry TTL. It never fails: when Redis is down the
+ * implementation serves from memory, so a cache problem never fails a request.
+ */
+export interface KvCacheService {
+  readonly get: (key: string) => Effect.Effect<Option.Option<string>>
+  readonly set: (key: string, value: string, ttl: Duration.Duration) => Effect.Effect<void>
+  readonly status: Effect.Effect<CacheStatus>
+}
+
+export class KvCache extends Context.Tag("app/KvCache")<KvCache, KvCacheService>() {}
