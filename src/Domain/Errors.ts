@@ -1,7 +1,9 @@
 import { HttpApiSchema } from "@effect/platform"
 import { Schema } from "effect"
 
-const RetryAfter = Schema.Number.annotations({ description: "Seconds to wait before retrying (also sent as Retry-After)" })
+const RetryAfter = Schema.Number.annotations({
+  description: "Seconds to wait before retrying (also sent as Retry-After)"
+})
 
 export class InvalidParameter extends Schema.TaggedError<InvalidParameter>()(
   "InvalidParameter",
@@ -52,8 +54,16 @@ export class RouteNotFound extends Schema.TaggedError<RouteNotFound>()(
 
 export class RateLimited extends Schema.TaggedError<RateLimited>()(
   "RateLimited",
-  { code: Schema.tag("rate_limited"), message: Schema.String, retryAfter: RetryAfter },
-  HttpApiSchema.annotations({ status: 429, description: "Too many requests from this client" })
+  {
+    code: Schema.Literal("rate_limited", "upstream_rate_limited"),
+    message: Schema.String,
+    retryAfter: RetryAfter,
+    source: Schema.optional(Schema.String)
+  },
+  HttpApiSchema.annotations({
+    status: 429,
+    description: "Too many requests: from this client (rate_limited) or to the exchange (upstream_rate_limited)"
+  })
 ) {}
 
 export class NotSupported extends Schema.TaggedError<NotSupported>()(
@@ -95,7 +105,7 @@ export class InternalError extends Schema.TaggedError<InternalError>()(
 ) {}
 
 /** Errors any upstream market-data call can end with. */
-export type UpstreamError = UpstreamBadResponse | UpstreamUnavailable | UpstreamTimeout | NotSupported
+export type UpstreamError = UpstreamBadResponse | UpstreamUnavailable | UpstreamTimeout | NotSupported | RateLimited
 
 /** Errors of a market-data request about one symbol on one exchange. */
 export type MarketError = UnknownExchange | SymbolNotFound | InvalidParameter | UnsupportedInterval | UpstreamError

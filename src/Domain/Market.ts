@@ -9,7 +9,9 @@ export const TickerFields = {
   bid: NullableNum,
   ask: NullableNum,
   last: Num,
-  timestamp: NullableNum.annotations({ description: "Milliseconds since epoch; null when the exchange omits it (kraken)" }),
+  timestamp: NullableNum.annotations({
+    description: "Milliseconds since epoch; null when the exchange omits it (kraken)"
+  }),
   datetime: Schema.NullOr(Schema.String),
   high: NullableNum,
   low: NullableNum,

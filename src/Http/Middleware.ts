@@ -1,0 +1,62 @@
+import { HttpLayerRouter, HttpServerRequest, type HttpServerResponse } from "@effect/platform"
+import { Cause, Effect, Option, Schema } from "effect"
+import { InternalError, InvalidParameter, RouteNotFound } from "../Domain/Errors.js"
+import { errorResponse } from "./Responses.js"
+
+const DecodeErrorBody = Schema.parseJson(
+  Schema.Struct({
+    _tag: Schema.Literal("HttpApiDecodeError"),
+    issues: Schema.Array(
+      Schema.Struct({ path: Schema.Array(Schema.Union(Schema.String, Schema.Number)), message: Schema.String })
+    )
+  })
+)
+const decodeDecodeErrorBody = Schema.decodeUnknownOption(DecodeErrorBody)
+const textDecoder = new TextDecoder()
+
+/** HttpApi answers bad parameters with its own error shape; clients get ours: a stable code and one clear message. */
+const toInvalidParameter = (response: HttpServerResponse.HttpServerResponse): HttpServerResponse.HttpServerResponse => {
+  if (response.status !== 400 || response.body._tag !== "Uint8Array") return response
+  return Option.match(decodeDecodeErrorBody(textDecoder.decode(response.body.body)), {
+    onNone: () => response,
+    onSome: ({ issues }) => {
+      const issue = issues[0]
+      const parameter = issue?.path[0] === undefined ? undefined : String(issue.path[0])
+      const message =
+        issue === undefined
+          ? "Invalid request"
+          : parameter === undefined
+            ? issue.message
+            : issue.message === "is missing"
+              ? `Missing required query parameter "${parameter}"`
+              : `Invalid query parameter "${parameter}": ${issue.message}`
+      return errorResponse(new InvalidParameter(parameter === undefined ? { message } : { message, parameter }))
+    }
+  })
+}
+
+const notFound = (request: HttpServerRequest.HttpServerRequest) =>
+  errorResponse(
+    new RouteNotFound({ message: `No route for ${request.method} ${request.url.split("?")[0] ?? "/"}; see /docs` })
+  )
+
+const isRouteNotFound = (e: unknown): boolean =>
+  typeof e === "object" && e !== null && "_tag" in e && e._tag === "RouteNotFound"
+
+/** Every failure becomes a JSON error; a defect is logged and answered with 500 without internals. */
+export const ErrorMiddleware = HttpLayerRouter.middleware(
+  (app) =>
+    app.pipe(
+      Effect.map(toInvalidParameter),
+      Effect.catchAllCause((cause) => {
+        if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+        return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+          if (Option.exists(Cause.failureOption(cause), isRouteNotFound)) return Effect.succeed(notFound(request))
+          return Effect.logError("unhandled request failure", { method: request.method, url: request.url }, cause).pipe(
+            Effect.as(errorResponse(new InternalError({ message: "Internal server error" })))
+          )
+        })
+      })
+    ),
+  { global: true }
+)

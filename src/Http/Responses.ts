@@ -1,0 +1,38 @@
+import { HttpApiSchema, HttpServerResponse } from "@effect/platform"
+import { Duration, Schema } from "effect"
+import type { CachedResponse } from "../Cache/ResponseCache.js"
+import { ApiError } from "../Domain/Errors.js"
+
+const encodeApiError = Schema.encodeSync(ApiError)
+const statusByTag = new Map<string, number>(
+  ApiError.members.map((member) => [member._tag, HttpApiSchema.getStatusError(member)] as const)
+)
+
+export const statusOf = (error: ApiError): number => statusByTag.get(error._tag) ?? 500
+
+/** The JSON error response of an API error, with Retry-After where the error says when to retry. */
+export const errorResponse = (error: ApiError): HttpServerResponse.HttpServerResponse => {
+  const headers: Record<string, string> = { "cache-control": "no-store" }
+  if ("retryAfter" in error) headers["retry-after"] = String(Math.max(1, Math.ceil(error.retryAfter)))
+  return HttpServerResponse.text(JSON.stringify(encodeApiError(error)), {
+    status: statusOf(error),
+    contentType: "application/json",
+    headers
+  })
+}
+
+/** A cached market response: the stored body as is, plus Cache-Control, Age and X-Cache. */
+export const cachedResponse = (
+  cached: CachedResponse,
+  ttl: Duration.Duration
+): HttpServerResponse.HttpServerResponse => {
+  const ttlSeconds = Math.floor(Duration.toSeconds(ttl))
+  return HttpServerResponse.text(cached.body, {
+    contentType: "application/json",
+    headers: {
+      "cache-control": `public, max-age=${Math.max(0, ttlSeconds - cached.age)}`,
+      age: String(cached.age),
+      "x-cache": cached.state
+    }
+  })
+}
