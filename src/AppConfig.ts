@@ -5,14 +5,14 @@ export const DEFAULT_EXCHANGES = ["binance", "kraken", "coinbase"] as const
 const seconds = (name: string, fallback: number, min = 0) =>
   Config.number(name).pipe(
     Config.withDefault(fallback),
-    Config.validate({ message: `must be a number of seconds >= ${min}`, validation: (n) => Number.isFinite(n) && n >= min }),
+    Config.validate({ message: `${name} must be a number of seconds >= ${min}`, validation: (n) => Number.isFinite(n) && n >= min }),
     Config.map((n) => Duration.millis(Math.round(n * 1000)))
   )
 
 const positiveInt = (name: string, fallback: number) =>
   Config.integer(name).pipe(
     Config.withDefault(fallback),
-    Config.validate({ message: "must be a positive integer", validation: (n) => n > 0 })
+    Config.validate({ message: `${name} must be a positive integer`, validation: (n) => n > 0 })
   )
 
 const bool = (name: string, fallback: boolean) =>
@@ -22,7 +22,7 @@ const bool = (name: string, fallback: boolean) =>
       const v = raw.trim().toLowerCase()
       if (["1", "true", "yes", "on"].includes(v)) return Either.right(true)
       if (["0", "false", "no", "off"].includes(v)) return Either.right(false)
-      return Either.left(ConfigError.InvalidData([], `Expected true or false but received ${JSON.stringify(raw)}`))
+      return Either.left(ConfigError.InvalidData([name], `Expected true or false but received ${JSON.stringify(raw)}`))
     })
   )
 
@@ -30,7 +30,7 @@ const baseUrl = (name: string) =>
   Config.option(
     Config.string(name).pipe(
       Config.validate({
-        message: "must be an absolute http(s):// or ws(s):// URL such as http://127.0.0.1:9000",
+        message: `${name} must be an absolute http(s):// or ws(s):// URL such as http://127.0.0.1:9000`,
         validation: (s) => /^(https?|wss?):\/\/[^/\s]+/i.test(s)
       }),
       Config.map((s) => s.replace(/\/+$/, ""))
@@ -55,7 +55,7 @@ const exchangeList = Config.string("ENABLED_EXCHANGES").pipe(
     )
   ),
   Config.validate({
-    message: "must list at least one exchange id, e.g. binance,kraken",
+    message: "ENABLED_EXCHANGES must list at least one exchange id, e.g. binance,kraken",
     validation: (ids) => ids.length > 0 && ids.every((id) => /^[a-z0-9]+$/.test(id))
   })
 )
@@ -83,7 +83,7 @@ export const appConfig = Effect.gen(function* () {
     cmcApiKey: Option.filter(cmcKey, (k) => Redacted.value(k).trim().length > 0),
     cmcApiUrl: yield* Config.string("CMC_API_URL").pipe(
       Config.withDefault("https://pro-api.coinmarketcap.com/v1"),
-      Config.validate({ message: "must be an http(s) URL", validation: (s) => /^https?:\/\/\S+$/i.test(s) }),
+      Config.validate({ message: "CMC_API_URL must be an http(s) URL", validation: (s) => /^https?:\/\/\S+$/i.test(s) }),
       Config.map((s) => s.replace(/\/+$/, ""))
     ),
     cmcTimeout: yield* seconds("CMC_TIMEOUT", 10, 0.001),
@@ -98,20 +98,20 @@ export const appConfig = Effect.gen(function* () {
     marketsCacheTtl: yield* seconds("MARKETS_CACHE_TTL", 300),
     tickerDeltaThreshold: yield* Config.number("TICKER_DELTA_THRESHOLD").pipe(
       Config.withDefault(0.001),
-      Config.validate({ message: "must be a number >= 0", validation: (n) => Number.isFinite(n) && n >= 0 })
+      Config.validate({ message: "TICKER_DELTA_THRESHOLD must be a number >= 0", validation: (n) => Number.isFinite(n) && n >= 0 })
     ),
     streamHeartbeatInterval: yield* seconds("STREAM_HEARTBEAT_INTERVAL", 30, 0.001),
     rateLimitRequests: yield* positiveInt("RATE_LIMIT_REQUESTS", 100),
     rateLimitWindow: yield* seconds("RATE_LIMIT_WINDOW", 60, 0.001),
     maxRetries: yield* Config.integer("MAX_RETRIES").pipe(
       Config.withDefault(3),
-      Config.validate({ message: "must be an integer >= 0", validation: (n) => n >= 0 })
+      Config.validate({ message: "MAX_RETRIES must be an integer >= 0", validation: (n) => n >= 0 })
     ),
     initialBackoff: yield* seconds("INITIAL_BACKOFF", 1),
     maxBackoff: yield* seconds("MAX_BACKOFF", 60),
     backoffMultiplier: yield* Config.number("BACKOFF_MULTIPLIER").pipe(
       Config.withDefault(2),
-      Config.validate({ message: "must be a number >= 1", validation: (n) => Number.isFinite(n) && n >= 1 })
+      Config.validate({ message: "BACKOFF_MULTIPLIER must be a number >= 1", validation: (n) => Number.isFinite(n) && n >= 1 })
     )
   } as const
 })

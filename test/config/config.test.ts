@@ -1,0 +1,109 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Either, LogLevel, Option, Redacted } from "effect"
+import { spawnSync } from "node:child_process"
+import { AppConfig } from "../../src/AppConfig.js"
+
+const load = (env: Record<string, string>) =>
+  Effect.either(Effect.provide(AppConfig, AppConfig.fromRecord(env)))
+
+describe("AppConfig", () => {
+  it.effect("documented defaults", () =>
+    Effect.gen(function* () {
+      const config = yield* Effect.provide(AppConfig, AppConfig.fromRecord({}))
+      expect(config.appEnv).toBe("development")
+      expect(config.logLevel).toBe(LogLevel.Info)
+      expect(config.port).toBe(8000)
+      expect(config.host).toBe("0.0.0.0")
+      expect(config.redisUrl).toBe("redis://127.0.0.1:6379")
+      expect(config.redisEnabled).toBe(true)
+      expect(config.redisKeyPrefix).toBe("mcds:")
+      expect(Option.isNone(config.cmcApiKey)).toBe(true)
+      expect(config.cmcApiUrl).toBe("https://pro-api.coinmarketcap.com/v1")
+      expect(config.enabledExchanges).toEqual(["binance", "kraken", "coinbase"])
+      expect(Duration.toMillis(config.tickerCacheTtl)).toBe(2000)
+      expect(Duration.toMillis(config.orderbookCacheTtl)).toBe(1000)
+      expect(Duration.toMillis(config.tradesCacheTtl)).toBe(1000)
+      expect(Duration.toMillis(config.ohlcvCacheTtl)).toBe(300_000)
+      expect(config.tickerDeltaThreshold).toBe(0.001)
+      expect(Duration.toMillis(config.streamHeartbeatInterval)).toBe(30_000)
+      expect(config.rateLimitRequests).toBe(100)
+      expect(Duration.toMillis(config.rateLimitWindow)).toBe(60_000)
+      expect(config.maxRetries).toBe(3)
+      expect(Duration.toMillis(config.initialBackoff)).toBe(1000)
+      expect(Duration.toMillis(config.maxBackoff)).toBe(60_000)
+      expect(config.backoffMultiplier).toBe(2)
+      expect(config.exchangeOverrides.binance).toEqual({ apiBase: Option.none(), wsBase: Option.none() })
+    })
+  )
+
+  it.effect("reads every variable, with fractional seconds and per-exchange URL overrides", () =>
+    Effect.gen(function* () {
+      const config = yield* Effect.provide(
+        AppConfig,
+        AppConfig.fromRecord({
+          APP_ENV: "production",
+          LOG_LEVEL: "Debug",
+          PORT: "9001",
+          HOST: "127.0.0.1",
+          REDIS_ENABLED: "false",
+          CMC_API_KEY: "super-secret-key",
+          ENABLED_EXCHANGES: " Binance , kraken,binance ",
+          EXCHANGE_API_BASE_BINANCE: "http://127.0.0.1:9000/binance/",
+          EXCHANGE_WS_BASE_KRAKEN: "ws://127.0.0.1:9000/kraken",
+          INITIAL_BACKOFF: "0.2",
+          TICKER_CACHE_TTL: "0.5",
+          MAX_RETRIES: "0"
+        })
+      )
+      expect(config.appEnv).toBe("production")
+      expect(config.logLevel).toBe(LogLevel.Debug)
+      expect(config.port).toBe(9001)
+      expect(config.redisEnabled).toBe(false)
+      expect(config.enabledExchanges).toEqual(["binance", "kraken"])
+      expect(config.exchangeOverrides.binance?.apiBase).toEqual(Option.some("http://127.0.0.1:9000/binance"))
+      expect(config.exchangeOverrides.kraken?.wsBase).toEqual(Option.some("ws://127.0.0.1:9000/kraken"))
+      expect(Duration.toMillis(config.initialBackoff)).toBe(200)
+      expect(Duration.toMillis(config.tickerCacheTtl)).toBe(500)
+      expect(config.maxRetries).toBe(0)
+      const key = Option.getOrThrow(config.cmcApiKey)
+      expect(Redacted.value(key)).toBe("super-secret-key")
+      expect(String(key)).toBe("<redacted>")
+      expect(JSON.stringify(config)).not.toContain("super-secret-key")
+    })
+  )
+
+  it.effect.each([
+    ["PORT", "eighty"],
+    ["PORT", "70000"],
+    ["REDIS_ENABLED", "maybe"],
+    ["INITIAL_BACKOFF", "-1"],
+    ["MAX_RETRIES", "1.5"],
+    ["BACKOFF_MULTIPLIER", "0.5"],
+    ["ENABLED_EXCHANGES", " , "],
+    ["EXCHANGE_API_BASE_BINANCE", "not a url"],
+    ["APP_ENV", "staging"],
+    ["LOG_LEVEL", "loud"]
+  ])("rejects %s=%s", ([name, value]) =>
+    Effect.gen(function* () {
+      const result = yield* load({ [name]: value })
+      expect(Either.isLeft(result)).toBe(true)
+      if (Either.isLeft(result)) expect(String(result.left)).toContain(name)
+    })
+  )
+})
+
+describe("start-up with invalid configuration", () => {
+  it("exits non-zero with one clear line on stderr and nothing on stdout", () => {
+    const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts"], {
+      env: { ...process.env, PORT: "eighty", CMC_API_KEY: "do-not-print-me" },
+      encoding: "utf8",
+      timeout: 20_000
+    })
+    expect(result.status).toBe(1)
+    expect(result.stdout).toBe("")
+    const lines = result.stderr.trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/^Invalid configuration: .*PORT.*See \.env\.example\.$/)
+    expect(result.stderr).not.toContain("do-not-print-me")
+  })
+})
