@@ -3,8 +3,7 @@ import { Duration, Effect, Either, LogLevel, Option, Redacted } from "effect"
 import { spawnSync } from "node:child_process"
 import { AppConfig } from "../../src/AppConfig.js"
 
-const load = (env: Record<string, string>) =>
-  Effect.either(Effect.provide(AppConfig, AppConfig.fromRecord(env)))
+const load = (env: Record<string, string>) => Effect.either(Effect.provide(AppConfig, AppConfig.fromRecord(env)))
 
 describe("AppConfig", () => {
   it.effect("documented defaults", () =>
@@ -72,7 +71,7 @@ describe("AppConfig", () => {
     })
   )
 
-  it.effect.each([
+  const invalid: Array<[string, string]> = [
     ["PORT", "eighty"],
     ["PORT", "70000"],
     ["REDIS_ENABLED", "maybe"],
@@ -83,7 +82,8 @@ describe("AppConfig", () => {
     ["EXCHANGE_API_BASE_BINANCE", "not a url"],
     ["APP_ENV", "staging"],
     ["LOG_LEVEL", "loud"]
-  ])("rejects %s=%s", ([name, value]) =>
+  ]
+  it.effect.each(invalid)("rejects %s=%s", ([name, value]) =>
     Effect.gen(function* () {
       const result = yield* load({ [name]: value })
       expect(Either.isLeft(result)).toBe(true)

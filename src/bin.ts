@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+import { loadConfigOrExit, runServer } from "./Run.js"
+
+const usage = `Usage: mcp-crypto-data-server [command]
+
+Commands:
+  serve      Run the REST API server (default)
+  help       Show this message
+`
+
+const command = process.argv[2] ?? "serve"
+switch (command) {
+  case "serve":
+    runServer(loadConfigOrExit())
+    break
+  case "help":
+  case "--help":
+  case "-h":
+    process.stdout.write(usage)
+    break
+  default:
+    process.stderr.write(`Unknown command "${command}".\n\n${usage}`)
+    process.exit(2)
+}
