@@ -1,11 +1,25 @@
-import { Config, ConfigError, ConfigProvider, Duration, Effect, Either, Layer, LogLevel, Option, Redacted } from "effect"
+import {
+  Config,
+  ConfigError,
+  ConfigProvider,
+  Duration,
+  Effect,
+  Either,
+  Layer,
+  LogLevel,
+  Option,
+  Redacted
+} from "effect"
 
 export const DEFAULT_EXCHANGES = ["binance", "kraken", "coinbase"] as const
 
 const seconds = (name: string, fallback: number, min = 0) =>
   Config.number(name).pipe(
     Config.withDefault(fallback),
-    Config.validate({ message: `${name} must be a number of seconds >= ${min}`, validation: (n) => Number.isFinite(n) && n >= min }),
+    Config.validate({
+      message: `${name} must be a number of seconds >= ${min}`,
+      validation: (n) => Number.isFinite(n) && n >= min
+    }),
     Config.map((n) => Duration.millis(Math.round(n * 1000)))
   )
 
@@ -72,7 +86,11 @@ export const appConfig = Effect.gen(function* () {
   }
   const cmcKey = yield* Config.option(Config.redacted("CMC_API_KEY"))
   return {
-    appEnv: yield* Config.literal("development", "production", "test")("APP_ENV").pipe(Config.withDefault("development")),
+    appEnv: yield* Config.literal(
+      "development",
+      "production",
+      "test"
+    )("APP_ENV").pipe(Config.withDefault("development")),
     logLevel: yield* Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info)),
     port: yield* Config.port("PORT").pipe(Config.withDefault(8000)),
     host: yield* Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
@@ -83,7 +101,10 @@ export const appConfig = Effect.gen(function* () {
     cmcApiKey: Option.filter(cmcKey, (k) => Redacted.value(k).trim().length > 0),
     cmcApiUrl: yield* Config.string("CMC_API_URL").pipe(
       Config.withDefault("https://pro-api.coinmarketcap.com/v1"),
-      Config.validate({ message: "CMC_API_URL must be an http(s) URL", validation: (s) => /^https?:\/\/\S+$/i.test(s) }),
+      Config.validate({
+        message: "CMC_API_URL must be an http(s) URL",
+        validation: (s) => /^https?:\/\/\S+$/i.test(s)
+      }),
       Config.map((s) => s.replace(/\/+$/, ""))
     ),
     cmcTimeout: yield* seconds("CMC_TIMEOUT", 10, 0.001),
@@ -98,7 +119,10 @@ export const appConfig = Effect.gen(function* () {
     marketsCacheTtl: yield* seconds("MARKETS_CACHE_TTL", 300),
     tickerDeltaThreshold: yield* Config.number("TICKER_DELTA_THRESHOLD").pipe(
       Config.withDefault(0.001),
-      Config.validate({ message: "TICKER_DELTA_THRESHOLD must be a number >= 0", validation: (n) => Number.isFinite(n) && n >= 0 })
+      Config.validate({
+        message: "TICKER_DELTA_THRESHOLD must be a number >= 0",
+        validation: (n) => Number.isFinite(n) && n >= 0
+      })
     ),
     streamHeartbeatInterval: yield* seconds("STREAM_HEARTBEAT_INTERVAL", 30, 0.001),
     rateLimitRequests: yield* positiveInt("RATE_LIMIT_REQUESTS", 100),
@@ -111,7 +135,10 @@ export const appConfig = Effect.gen(function* () {
     maxBackoff: yield* seconds("MAX_BACKOFF", 60),
     backoffMultiplier: yield* Config.number("BACKOFF_MULTIPLIER").pipe(
       Config.withDefault(2),
-      Config.validate({ message: "BACKOFF_MULTIPLIER must be a number >= 1", validation: (n) => Number.isFinite(n) && n >= 1 })
+      Config.validate({
+        message: "BACKOFF_MULTIPLIER must be a number >= 1",
+        validation: (n) => Number.isFinite(n) && n >= 1
+      })
     )
   } as const
 })

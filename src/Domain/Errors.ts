@@ -81,14 +81,15 @@ export class UpstreamBadResponse extends Schema.TaggedError<UpstreamBadResponse>
 export class UpstreamUnavailable extends Schema.TaggedError<UpstreamUnavailable>()(
   "UpstreamUnavailable",
   {
-    code: Schema.Literal("upstream_unavailable", "upstream_rate_limited"),
+    code: Schema.Literal("upstream_unavailable", "upstream_banned"),
     message: Schema.String,
     source: Schema.String,
     retryAfter: RetryAfter
   },
   HttpApiSchema.annotations({
     status: 503,
-    description: "The upstream is unreachable, failing or rate limiting us"
+    description:
+      "The upstream is unreachable or failing (upstream_unavailable), or has banned us for a while (upstream_banned)"
   })
 ) {}
 

@@ -34,7 +34,10 @@ export interface ExchangeService {
   readonly describe: (exchange: string) => Effect.Effect<ExchangeInfo, UnknownExchange>
   readonly markets: (exchange: string) => Effect.Effect<ReadonlyArray<MarketInfo>, UnknownExchange | UpstreamError>
   readonly ticker: (market: ResolvedMarket) => Effect.Effect<Ticker, MarketError>
-  readonly tickers: (exchange: string, symbols: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Ticker>, MarketError>
+  readonly tickers: (
+    exchange: string,
+    symbols: ReadonlyArray<string>
+  ) => Effect.Effect<ReadonlyArray<Ticker>, MarketError>
   readonly ohlcv: (market: ResolvedMarket, request: OhlcvRequest) => Effect.Effect<Ohlcv, MarketError>
   readonly orderBook: (market: ResolvedMarket, limit: number) => Effect.Effect<OrderBook, MarketError>
   readonly trades: (market: ResolvedMarket, limit: number) => Effect.Effect<Trades, MarketError>

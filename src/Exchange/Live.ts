@@ -1,0 +1,402 @@
+import { Clock, Data, Duration, Effect, Layer, Option, Ref } from "effect"
+import { AppConfig } from "../AppConfig.js"
+import {
+  NotSupported,
+  SymbolNotFound,
+  UnknownExchange,
+  UnsupportedInterval,
+  type UpstreamError,
+  UpstreamTimeout
+} from "../Domain/Errors.js"
+import { type MarketInfo, Ohlcv } from "../Domain/Market.js"
+import { ccxtExchangeIds, type CcxtClient, createCcxtClient, type CreateClient } from "./ccxtClient.js"
+import {
+  decodeCandles,
+  decodeMarkets,
+  decodeOrderBook,
+  decodeTicker,
+  decodeTickers,
+  decodeTrades,
+  describeClient,
+  hasCapability,
+  maxCandlesPerRequest
+} from "./decode.js"
+import { mapCcxtError, mapUpstreamError } from "./errors.js"
+import {
+  Exchange,
+  type ExchangeService,
+  type ExchangeStatus,
+  type OhlcvRequest,
+  type ResolvedMarket
+} from "./Exchange.js"
+import { clampLimit, fetchOhlcvPaged, MAX_CANDLES, timeframeToMs } from "./ohlcvPaging.js"
+import { makeMemo } from "./once.js"
+import {
+  canonicalExchangeId,
+  isPlausibleExchangeId,
+  lookupSymbol,
+  makeSymbolIndex,
+  normalizeSymbol,
+  suggestExchanges,
+  suggestSymbols,
+  symbolNotFoundMessage,
+  type SymbolIndex,
+  unknownExchangeError
+} from "./symbols.js"
+
+export interface ExchangeLiveOptions {
+  /** Builds the ccxt instance of one exchange; tests hand in their own. */
+  readonly createClient?: CreateClient
+  /** Every exchange id ccxt knows, for suggestions; imports ccxt by default. */
+  readonly knownExchangeIds?: Effect.Effect<ReadonlyArray<string>>
+}
+
+const MAX_ORDER_BOOK_DEPTH = 5000
+const MAX_TRADES = 1000
+const TICKER_CONCURRENCY = 4
+
+class CallFailed extends Data.TaggedError("CallFailed")<{ readonly cause: unknown }> {}
+class CallTimedOut extends Data.TaggedError("CallTimedOut")<{ readonly afterMs: number }> {}
+
+interface MarketsSnapshot {
+  readonly list: ReadonlyArray<MarketInfo>
+  readonly index: SymbolIndex
+}
+
+interface Slot {
+  readonly id: string
+  readonly client: Effect.Effect<CcxtClient, UnknownExchange>
+  readonly openClient: Effect.Effect<Option.Option<CcxtClient>>
+  readonly markets: Effect.Effect<MarketsSnapshot, UnknownExchange | UpstreamError>
+  readonly refresh: Effect.Effect<void>
+  readonly status: Effect.Effect<ExchangeStatus>
+}
+
+const describeCause = (cause: unknown): string => {
+  const text = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)
+  return text.length > 500 ? `${text.slice(0, 500)}…` : text
+}
+
+const make = (options: ExchangeLiveOptions) =>
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const createClient = options.createClient ?? createCcxtClient
+    const knownIds = (options.knownExchangeIds ?? ccxtExchangeIds).pipe(
+      Effect.catchAllCause(() => Effect.succeed<ReadonlyArray<string>>([]))
+    )
+    const timeoutMs = Duration.toMillis(config.exchangeTimeout)
+    // ccxt enforces `timeout` per HTTP request; this only catches a call that hangs beyond all of its requests
+    const callGuardMs = timeoutMs * 3 + 1_000
+    const loadGuardMs = timeoutMs * 8 + 2_000
+    const enabled = Array.from(new Set(config.enabledExchanges.map(canonicalExchangeId)))
+
+    const overrideFor = (id: string) => {
+      const aliases = config.enabledExchanges.filter((raw) => canonicalExchangeId(raw) === id)
+      const overrides = [id, ...aliases].flatMap((key) => {
+        const o = config.exchangeOverrides[key]
+        return o === undefined ? [] : [o]
+      })
+      const pick = (f: (o: (typeof overrides)[number]) => Option.Option<string>) => Option.firstSomeOf(overrides.map(f))
+      return { apiBase: pick((o) => o.apiBase), wsBase: pick((o) => o.wsBase) }
+    }
+
+    const call = <A, E extends Error>(
+      ctx: { readonly exchange: string; readonly method: string; readonly symbol?: string },
+      guardMs: number,
+      f: () => Promise<A>,
+      mapError: (cause: unknown) => E
+    ): Effect.Effect<A, E | UpstreamTimeout> =>
+      Effect.tryPromise({ try: f, catch: (cause) => new CallFailed({ cause }) }).pipe(
+        Effect.timeoutFail({
+          duration: Duration.millis(guardMs),
+          onTimeout: () => new CallTimedOut({ afterMs: guardMs })
+        }),
+        Effect.catchAll((failure) => {
+          const mapped =
+            failure._tag === "CallTimedOut"
+              ? new UpstreamTimeout({
+                  message: `${ctx.exchange} did not complete ${ctx.method} within ${failure.afterMs / 1000} s`,
+                  source: ctx.exchange
+                })
+              : mapError(failure.cause)
+          return Effect.logWarning(`${ctx.exchange} ${ctx.method} failed: ${mapped.message}`).pipe(
+            Effect.annotateLogs({
+              exchange: ctx.exchange,
+              method: ctx.method,
+              ...(ctx.symbol === undefined ? {} : { symbol: ctx.symbol }),
+              upstreamError: failure._tag === "CallFailed" ? describeCause(failure.cause) : "call guard timeout"
+            }),
+            Effect.zipRight(Effect.fail(mapped))
+          )
+        })
+      )
+
+    /** A ccxt call about one symbol. */
+    const callSymbol = <A>(exchange: string, method: string, symbol: string, f: () => Promise<A>) =>
+      call({ exchange, method, symbol }, callGuardMs, f, (cause) =>
+        mapCcxtError(cause, { exchange, method, symbol, timeoutMs })
+      )
+
+    const makeSlot = (id: string) =>
+      Effect.gen(function* () {
+        const { apiBase, wsBase } = overrideFor(id)
+        const client = yield* makeMemo(
+          createClient({ id, timeoutMs, apiBase, wsBase }).pipe(
+            Effect.catchTag("CcxtClientError", (error) =>
+              error.reason === "unsupported"
+                ? Effect.flatMap(knownIds, (known) =>
+                    Effect.fail(
+                      new UnknownExchange({
+                        message: `Exchange "${id}" is enabled on this server but the installed ccxt does not support it`,
+                        exchange: id,
+                        suggestions: suggestExchanges(id, [], known),
+                        enabled
+                      })
+                    )
+                  )
+                : Effect.die(error)
+            )
+          )
+        )
+        const state = yield* Ref.make<ExchangeStatus>({
+          status: "idle",
+          marketsLoadedAt: null,
+          markets: 0,
+          lastError: null
+        })
+
+        const load = Effect.gen(function* () {
+          const c = yield* client.get
+          const raw = yield* call(
+            { exchange: id, method: "loadMarkets" },
+            loadGuardMs,
+            () => c.loadMarkets(true),
+            (e) => mapUpstreamError(e, { exchange: id, method: "loadMarkets", timeoutMs })
+          )
+          const list = yield* decodeMarkets(id, raw)
+          const now = yield* Clock.currentTimeMillis
+          yield* Ref.set(state, { status: "ready", marketsLoadedAt: now, markets: list.length, lastError: null })
+          return { list, index: makeSymbolIndex(list) }
+        }).pipe(
+          Effect.tapError((error) =>
+            Effect.gen(function* () {
+              const previous = yield* Ref.get(state)
+              const hadMarkets = previous.marketsLoadedAt !== null
+              if (hadMarkets) {
+                // ccxt keeps a rejected loadMarkets promise and every later fetch* would rethrow it
+                const open = yield* client.peek
+                if (Option.isSome(open)) open.value.marketsLoading = Promise.resolve(open.value.markets)
+              }
+              yield* Ref.set(state, { ...previous, status: hadMarkets ? "ready" : "error", lastError: error.message })
+            })
+          )
+        )
+        const markets = yield* makeMemo(load)
+        const refresh = markets.peek.pipe(
+          Effect.flatMap((current) => (Option.isSome(current) ? Effect.ignore(markets.reload) : Effect.void))
+        )
+        return {
+          id,
+          client: client.get,
+          openClient: client.peek,
+          markets: markets.get,
+          refresh,
+          status: Ref.get(state)
+        } satisfies Slot
+      })
+
+    const slots = new Map<string, Slot>()
+    for (const id of enabled) slots.set(id, yield* makeSlot(id))
+    const allSlots = Array.from(slots.values())
+
+    yield* Effect.addFinalizer(() =>
+      Effect.forEach(
+        allSlots,
+        (slot) =>
+          slot.openClient.pipe(
+            Effect.flatMap(
+              Option.match({
+                onNone: () => Effect.void,
+                onSome: (c) => Effect.tryPromise(() => c.close()).pipe(Effect.timeout("2 seconds"), Effect.ignoreLogged)
+              })
+            )
+          ),
+        { concurrency: "unbounded", discard: true }
+      )
+    )
+
+    // forked after the finalizer above, so the refresh fibers stop before the clients close
+    for (const slot of allSlots) {
+      yield* Effect.sleep(config.marketsRefreshInterval).pipe(
+        Effect.zipRight(slot.refresh),
+        Effect.forever,
+        Effect.forkScoped
+      )
+    }
+
+    const resolveExchange = Effect.fn("Exchange.resolveExchange")(function* (exchange: string) {
+      const id = canonicalExchangeId(exchange)
+      if (slots.has(id)) return id
+      const known = isPlausibleExchangeId(id) ? yield* knownIds : []
+      return yield* unknownExchangeError(exchange, enabled, known)
+    })
+
+    const slotOf = (exchange: string) =>
+      Effect.flatMap(resolveExchange(exchange), (id) => {
+        const slot = slots.get(id)
+        return slot === undefined ? Effect.dieMessage(`no slot for enabled exchange ${id}`) : Effect.succeed(slot)
+      })
+
+    /** Slot and client of a market's exchange, markets loaded. */
+    const ready = (exchange: string) =>
+      Effect.gen(function* () {
+        const slot = yield* slotOf(exchange)
+        yield* slot.markets
+        return { slot, client: yield* slot.client }
+      })
+
+    const requireCapability = (exchange: string, client: CcxtClient, method: string) =>
+      hasCapability(client.has, method)
+        ? Effect.void
+        : Effect.fail(new NotSupported({ message: `${exchange} does not support ${method}`, exchange, method }))
+
+    const resolve = Effect.fn("Exchange.resolve")(function* (exchange: string, symbol: string) {
+      const slot = yield* slotOf(exchange)
+      const snapshot = yield* slot.markets
+      const found = lookupSymbol(snapshot.index, symbol)
+      if (found !== undefined) return { exchange: slot.id, symbol: found } satisfies ResolvedMarket
+      const normalized = normalizeSymbol(symbol)
+      const suggestions = suggestSymbols(snapshot.index, symbol)
+      return yield* new SymbolNotFound({
+        message: symbolNotFoundMessage(slot.id, normalized, suggestions),
+        exchange: slot.id,
+        symbol: normalized,
+        suggestions
+      })
+    })
+
+    const describe = Effect.fn("Exchange.describe")(function* (exchange: string) {
+      const slot = yield* slotOf(exchange)
+      return describeClient(slot.id, yield* slot.client)
+    })
+
+    const markets = Effect.fn("Exchange.markets")(function* (exchange: string) {
+      const slot = yield* slotOf(exchange)
+      return (yield* slot.markets).list
+    })
+
+    const ticker = Effect.fn("Exchange.ticker")(function* (market: ResolvedMarket) {
+      const { slot, client } = yield* ready(market.exchange)
+      yield* requireCapability(slot.id, client, "fetchTicker")
+      const raw = yield* callSymbol(slot.id, "fetchTicker", market.symbol, () => client.fetchTicker(market.symbol))
+      return yield* decodeTicker(slot.id, market.symbol, raw)
+    })
+
+    const tickers = Effect.fn("Exchange.tickers")(function* (exchange: string, symbols: ReadonlyArray<string>) {
+      const slot = yield* slotOf(exchange)
+      const resolved: Array<string> = []
+      for (const s of symbols) resolved.push((yield* resolve(slot.id, s)).symbol)
+      if (resolved.length === 0) return []
+      const client = yield* slot.client
+      if (hasCapability(client.has, "fetchTickers")) {
+        const unique = Array.from(new Set(resolved))
+        const raw = yield* call(
+          { exchange: slot.id, method: "fetchTickers" },
+          callGuardMs,
+          () => client.fetchTickers(unique),
+          (e) =>
+            unique.length === 1
+              ? mapCcxtError(e, { exchange: slot.id, method: "fetchTickers", symbol: unique[0] ?? "", timeoutMs })
+              : mapUpstreamError(e, { exchange: slot.id, method: "fetchTickers", timeoutMs })
+        )
+        return yield* decodeTickers(slot.id, resolved, raw)
+      }
+      yield* requireCapability(slot.id, client, "fetchTicker")
+      return yield* Effect.forEach(
+        resolved,
+        (symbol) =>
+          callSymbol(slot.id, "fetchTicker", symbol, () => client.fetchTicker(symbol)).pipe(
+            Effect.flatMap((raw) => decodeTicker(slot.id, symbol, raw))
+          ),
+        { concurrency: TICKER_CONCURRENCY }
+      )
+    })
+
+    const ohlcv = Effect.fn("Exchange.ohlcv")(function* (market: ResolvedMarket, request: OhlcvRequest) {
+      const { slot, client } = yield* ready(market.exchange)
+      yield* requireCapability(slot.id, client, "fetchOHLCV")
+      const supported = Object.keys(client.timeframes ?? {})
+      if (!supported.includes(request.interval)) {
+        return yield* new UnsupportedInterval({
+          message:
+            `${slot.id} does not offer "${request.interval}" candles. ` +
+            `Supported intervals: ${supported.length > 0 ? supported.join(", ") : "none"}`,
+          interval: request.interval,
+          supported
+        })
+      }
+      const perRequestMax = maxCandlesPerRequest(client.features)
+      const timeframeMs = timeframeToMs(request.interval)
+      const fetchPage = (since: number | undefined, limit: number) =>
+        callSymbol(slot.id, "fetchOHLCV", market.symbol, () =>
+          client.fetchOHLCV(market.symbol, request.interval, since, limit)
+        ).pipe(Effect.flatMap((raw) => decodeCandles(slot.id, raw)))
+      const candles = yield* fetchOhlcvPaged({
+        fetch: fetchPage,
+        // paging needs the candle length; an interval ccxt knows but we cannot size gets one request
+        limit: Option.isSome(timeframeMs)
+          ? clampLimit(request.limit, MAX_CANDLES)
+          : clampLimit(request.limit, perRequestMax),
+        since: request.since,
+        timeframeMs: Option.getOrElse(timeframeMs, () => 60_000),
+        perRequestMax,
+        now: yield* Clock.currentTimeMillis
+      })
+      return new Ohlcv({ exchange: slot.id, symbol: market.symbol, interval: request.interval, candles })
+    })
+
+    const orderBook = Effect.fn("Exchange.orderBook")(function* (market: ResolvedMarket, limit: number) {
+      const { slot, client } = yield* ready(market.exchange)
+      yield* requireCapability(slot.id, client, "fetchOrderBook")
+      const depth = clampLimit(limit, MAX_ORDER_BOOK_DEPTH)
+      const raw = yield* callSymbol(slot.id, "fetchOrderBook", market.symbol, () =>
+        client.fetchOrderBook(market.symbol, depth)
+      )
+      return yield* decodeOrderBook(slot.id, market.symbol, depth, raw)
+    })
+
+    const trades = Effect.fn("Exchange.trades")(function* (market: ResolvedMarket, limit: number) {
+      const { slot, client } = yield* ready(market.exchange)
+      yield* requireCapability(slot.id, client, "fetchTrades")
+      const count = clampLimit(limit, MAX_TRADES)
+      const raw = yield* callSymbol(slot.id, "fetchTrades", market.symbol, () =>
+        client.fetchTrades(market.symbol, undefined, count)
+      )
+      return yield* decodeTrades(slot.id, market.symbol, count, raw)
+    })
+
+    const status = Effect.map(
+      Effect.forEach(allSlots, (slot) => Effect.map(slot.status, (s) => [slot.id, s] as const)),
+      (entries): Readonly<Record<string, ExchangeStatus>> => Object.fromEntries(entries)
+    )
+
+    return {
+      enabled,
+      resolveExchange,
+      resolve,
+      describe,
+      markets,
+      ticker,
+      tickers,
+      ohlcv,
+      orderBook,
+      trades,
+      status
+    } satisfies ExchangeService
+  })
+
+export const makeExchangeLive = (options: ExchangeLiveOptions = {}): Layer.Layer<Exchange, never, AppConfig> =>
+  Layer.scoped(Exchange, make(options))
+
+/** The CCXT boundary: lazily imported ccxt, one instance per enabled exchange, decoded canonical results. */
+export const ExchangeLive: Layer.Layer<Exchange, never, AppConfig> = makeExchangeLive()
