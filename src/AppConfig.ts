@@ -85,6 +85,7 @@ export const appConfig = Effect.gen(function* () {
     }
   }
   const cmcKey = yield* Config.option(Config.redacted("CMC_API_KEY"))
+  const apiKeys = yield* Config.redacted("API_KEYS").pipe(Config.withDefault(Redacted.make("")))
   return {
     appEnv: yield* Config.literal(
       "development",
@@ -125,6 +126,13 @@ export const appConfig = Effect.gen(function* () {
       })
     ),
     streamHeartbeatInterval: yield* seconds("STREAM_HEARTBEAT_INTERVAL", 30, 0.001),
+    apiKeys: Redacted.value(apiKeys)
+      .split(",")
+      .map((k) => k.trim())
+      .filter((k) => k.length > 0)
+      .map((k) => Redacted.make(k)),
+    trustProxy: yield* bool("TRUST_PROXY", false),
+    rateLimitEnabled: yield* bool("RATE_LIMIT_ENABLED", true),
     rateLimitRequests: yield* positiveInt("RATE_LIMIT_REQUESTS", 100),
     rateLimitWindow: yield* seconds("RATE_LIMIT_WINDOW", 60, 0.001),
     maxRetries: yield* Config.integer("MAX_RETRIES").pipe(

@@ -3,7 +3,7 @@ import { Layer } from "effect"
 import { Api } from "./Api.js"
 import { HealthLive } from "./Health/Http.js"
 import { DocsRoutes } from "./Http/Docs.js"
-import { ErrorMiddleware } from "./Http/Middleware.js"
+import { GlobalMiddleware } from "./Http/Middleware.js"
 import { CompatLive, MarketsLive } from "./Markets/Http.js"
 import { NAME, VERSION } from "./Version.js"
 
@@ -25,4 +25,4 @@ export const ApiRoutes = HttpLayerRouter.addHttpApi(Api, { openapiPath: "/openap
 )
 
 /** Every route of the server; needs the services (Exchange, ResponseCache, KvCache, AppConfig). */
-export const AppRoutes = Layer.mergeAll(ApiRoutes, DocsRoutes, IndexRoute, ErrorMiddleware)
+export const AppRoutes = Layer.mergeAll(ApiRoutes, DocsRoutes, IndexRoute, GlobalMiddleware)

@@ -10,9 +10,18 @@ export interface CacheStatus {
  * A string key-value store with per-entry TTL. It never fails: when Redis is down the
  * implementation serves from memory, so a cache problem never fails a request.
  */
+export interface WindowCount {
+  /** Increments within the current window, this one included. */
+  readonly count: number
+  /** Milliseconds until the window ends and the count starts again from zero. */
+  readonly resetInMs: number
+}
+
 export interface KvCacheService {
   readonly get: (key: string) => Effect.Effect<Option.Option<string>>
   readonly set: (key: string, value: string, ttl: Duration.Duration) => Effect.Effect<void>
+  /** Fixed-window counter: the first increment opens a window of `window`; shared by instances through Redis. */
+  readonly increment: (key: string, window: Duration.Duration) => Effect.Effect<WindowCount>
   readonly status: Effect.Effect<CacheStatus>
 }
 

@@ -12,7 +12,7 @@ export interface KvCacheOptions {
 
 const annotations = { component: "cache" }
 
-const memoryOnly = (status: CacheStatus, memory: Pick<KvCacheService, "get" | "set">): KvCacheService =>
+const memoryOnly = (status: CacheStatus, memory: Pick<KvCacheService, "get" | "set" | "increment">): KvCacheService =>
   KvCache.of({
     get: Effect.fn("KvCache.get")(function* (key: string) {
       return yield* memory.get(key)
@@ -20,6 +20,7 @@ const memoryOnly = (status: CacheStatus, memory: Pick<KvCacheService, "get" | "s
     set: Effect.fn("KvCache.set")(function* (key: string, value: string, ttl: Duration.Duration) {
       yield* memory.set(key, value, ttl)
     }),
+    increment: memory.increment,
     status: Effect.succeed(status)
   })
 
@@ -51,7 +52,8 @@ export const makeKvCache = (options: KvCacheOptions): Effect.Effect<KvCacheServi
     })
     const failed = (error: RedisError) =>
       Effect.suspend(() => {
-        const message = `redis ${error.op} failed; treated as a ${error.op === "get" ? "miss" : "skipped write"}`
+        const outcome = error.op === "get" ? "a miss" : error.op === "set" ? "a skipped write" : "a local count"
+        const message = `redis ${error.op} failed; treated as ${outcome}`
         const cause = error.cause instanceof Error ? error.cause.message : String(error.cause)
         const log = failing ? Effect.logDebug(message, cause) : Effect.logWarning(message, cause)
         failing = true
@@ -74,11 +76,20 @@ export const makeKvCache = (options: KvCacheOptions): Effect.Effect<KvCacheServi
       )
     })
 
+    // While Redis is unreachable each instance counts on its own: a looser limit beats failing requests.
+    const increment = Effect.fn("KvCache.increment")(function* (key: string, window: Duration.Duration) {
+      if ((yield* redis.state) === "down") return yield* memory.increment(key, window)
+      return yield* redis.increment(key, window).pipe(
+        Effect.tap(() => succeeded),
+        Effect.catchAll((error) => Effect.zipRight(failed(error), memory.increment(key, window)))
+      )
+    })
+
     const status = Effect.map(redis.state, (state): CacheStatus =>
       state === "up" ? { backend: "redis", redis: "up" } : { backend: "memory", redis: "down" }
     )
 
-    return KvCache.of({ get, set, status })
+    return KvCache.of({ get, set, increment, status })
   })
 
 /** The application's KvCache, configured from AppConfig (REDIS_ENABLED, REDIS_URL, REDIS_KEY_PREFIX, …). */

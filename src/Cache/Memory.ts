@@ -1,5 +1,5 @@
 import { Clock, Duration, Effect, Layer, Option } from "effect"
-import { KvCache } from "./KvCache.js"
+import { KvCache, type WindowCount } from "./KvCache.js"
 
 export interface MemoryKvCacheOptions {
   /** Upper bound on stored entries; the least recently used entry is evicted first. */
@@ -10,6 +10,7 @@ export interface MemoryKvCacheOptions {
 
 export interface MemoryKvCache {
   readonly get: (key: string) => Effect.Effect<Option.Option<string>>
+  readonly increment: (key: string, window: Duration.Duration) => Effect.Effect<WindowCount>
   /** A TTL of zero or less removes the key. */
   readonly set: (key: string, value: string, ttl: Duration.Duration) => Effect.Effect<void>
   /** Number of stored entries, including expired ones not yet swept. */
@@ -68,9 +69,23 @@ export const makeMemoryKvCache = (options: MemoryKvCacheOptions): Effect.Effect<
       }
     })
 
+    const increment = Effect.fn("MemoryKvCache.increment")(function* (key: string, window: Duration.Duration) {
+      const now = yield* Clock.currentTimeMillis
+      const entry = entries.get(key)
+      if (entry !== undefined && now < entry.expiresAt) {
+        const count = Number(entry.value) + 1
+        entries.set(key, { value: String(count), expiresAt: entry.expiresAt })
+        return { count, resetInMs: entry.expiresAt - now }
+      }
+      const windowMs = Math.max(1, Duration.toMillis(window))
+      yield* set(key, "1", Duration.millis(windowMs))
+      return { count: 1, resetInMs: windowMs }
+    })
+
     return {
       get,
       set,
+      increment,
       size: Effect.sync(() => entries.size),
       sweep: Effect.map(Clock.currentTimeMillis, sweepAt)
     } satisfies MemoryKvCache
@@ -84,6 +99,7 @@ export const MemoryKvCacheLive = (options: MemoryKvCacheOptions): Layer.Layer<Kv
       KvCache.of({
         get: memory.get,
         set: memory.set,
+        increment: memory.increment,
         status: Effect.succeed({ backend: "memory", redis: "disabled" })
       })
     )

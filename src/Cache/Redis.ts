@@ -1,8 +1,9 @@
-import { Data, Duration, Effect, FiberSet, Option, type Scope } from "effect"
+import { Data, Duration, Effect, FiberSet, Option, Schema, type Scope } from "effect"
+import type { WindowCount } from "./KvCache.js"
 import { Redis } from "ioredis"
 
 export class RedisError extends Data.TaggedError("RedisError")<{
-  readonly op: "connect" | "get" | "set"
+  readonly op: "connect" | "get" | "set" | "increment"
   readonly key?: string
   readonly cause: unknown
 }> {}
@@ -30,7 +31,17 @@ export interface RedisKv {
   readonly get: (key: string) => Effect.Effect<Option.Option<string>, RedisError>
   /** A TTL of zero or less deletes the key; an infinite TTL stores it without expiry. */
   readonly set: (key: string, value: string, ttl: Duration.Duration) => Effect.Effect<void, RedisError>
+  readonly increment: (key: string, window: Duration.Duration) => Effect.Effect<WindowCount, RedisError>
 }
+
+// One round trip, atomic across instances: the first increment of a window sets its expiry.
+const INCREMENT_SCRIPT = `local count = redis.call("INCR", KEYS[1])
+if count == 1 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end
+local ttl = redis.call("PTTL", KEYS[1])
+if ttl < 0 then redis.call("PEXPIRE", KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return {count, ttl}`
+
+const WindowReply = Schema.Tuple(Schema.Number, Schema.Number)
 
 /** Delay before reconnect attempt `attempt` (1-based): 100 ms doubling, capped at `maxMs`. Never gives up. */
 export const reconnectDelay = (attempt: number, maxMs: number): number =>
@@ -140,7 +151,7 @@ export const makeRedisKv = (options: RedisKvOptions): Effect.Effect<RedisKv, Red
 
     const prefixed = (key: string) => options.keyPrefix + key
 
-    const command = <A>(op: "get" | "set", key: string, run: () => Promise<A>) =>
+    const command = <A>(op: "get" | "set" | "increment", key: string, run: () => Promise<A>) =>
       Effect.tryPromise({ try: run, catch: (cause) => new RedisError({ op, key, cause }) }).pipe(
         Effect.tapError((error) =>
           Effect.sync(() => {
@@ -170,9 +181,19 @@ export const makeRedisKv = (options: RedisKvOptions): Effect.Effect<RedisKv, Red
       }
     })
 
+    const increment = Effect.fn("RedisKv.increment")(function* (key: string, window: Duration.Duration) {
+      const windowMs = Math.max(1, Math.ceil(Duration.toMillis(window)))
+      const reply = yield* command("increment", key, () => client.eval(INCREMENT_SCRIPT, 1, prefixed(key), windowMs))
+      const [count, resetInMs] = yield* Schema.decodeUnknown(WindowReply)(reply).pipe(
+        Effect.mapError((cause) => new RedisError({ op: "increment", key, cause }))
+      )
+      return { count, resetInMs } satisfies WindowCount
+    })
+
     return {
       state: Effect.sync((): RedisState => (up ? "up" : "down")),
       get,
-      set
+      set,
+      increment
     } satisfies RedisKv
   })

@@ -52,6 +52,12 @@ export class RouteNotFound extends Schema.TaggedError<RouteNotFound>()(
   HttpApiSchema.annotations({ status: 404, description: "No such route" })
 ) {}
 
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
+  "Unauthorized",
+  { code: Schema.tag("unauthorized"), message: Schema.String },
+  HttpApiSchema.annotations({ status: 401, description: "API keys are configured and none, or a wrong one, was sent" })
+) {}
+
 export class RateLimited extends Schema.TaggedError<RateLimited>()(
   "RateLimited",
   {
@@ -117,6 +123,7 @@ export const ApiError = Schema.Union(
   UnsupportedInterval,
   SymbolNotFound,
   RouteNotFound,
+  Unauthorized,
   RateLimited,
   NotSupported,
   UpstreamBadResponse,

@@ -2,6 +2,7 @@ import { HttpLayerRouter, HttpServerRequest, type HttpServerResponse } from "@ef
 import { Cause, Effect, Option, Schema } from "effect"
 import { InternalError, InvalidParameter, RouteNotFound } from "../Domain/Errors.js"
 import { errorResponse } from "./Responses.js"
+import { makeSecurity } from "./Security.js"
 
 const DecodeErrorBody = Schema.parseJson(
   Schema.Struct({
@@ -44,19 +45,25 @@ const isRouteNotFound = (e: unknown): boolean =>
   typeof e === "object" && e !== null && "_tag" in e && e._tag === "RouteNotFound"
 
 /** Every failure becomes a JSON error; a defect is logged and answered with 500 without internals. */
-export const ErrorMiddleware = HttpLayerRouter.middleware(
-  (app) =>
-    app.pipe(
-      Effect.map(toInvalidParameter),
-      Effect.catchAllCause((cause) => {
-        if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
-        return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-          if (Option.exists(Cause.failureOption(cause), isRouteNotFound)) return Effect.succeed(notFound(request))
-          return Effect.logError("unhandled request failure", { method: request.method, url: request.url }, cause).pipe(
-            Effect.as(errorResponse(new InternalError({ message: "Internal server error" })))
-          )
-        })
+export const handleErrors = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  app.pipe(
+    Effect.map(toInvalidParameter),
+    Effect.catchAllCause((cause) => {
+      if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
+      return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+        if (Option.exists(Cause.failureOption(cause), isRouteNotFound)) return Effect.succeed(notFound(request))
+        return Effect.logError("unhandled request failure", { method: request.method, url: request.url }, cause).pipe(
+          Effect.as(errorResponse(new InternalError({ message: "Internal server error" })))
+        )
       })
-    ),
+    })
+  )
+
+/** The global middleware, outermost first: error normalization, then authentication and rate limiting. */
+export const GlobalMiddleware = HttpLayerRouter.middleware(
+  Effect.map(
+    makeSecurity,
+    (security) => (app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown>) => handleErrors(security(app))
+  ),
   { global: true }
 )

@@ -18,6 +18,17 @@ describe("MemoryKvCache", () => {
     })
   )
 
+  it.effect("increment counts in a fixed window that opens with the first increment", () =>
+    Effect.gen(function* () {
+      const cache = yield* makeMemoryKvCache({ maxEntries: 10 })
+      expect(yield* cache.increment("n", Duration.seconds(10))).toEqual({ count: 1, resetInMs: 10_000 })
+      yield* TestClock.adjust("4 seconds")
+      expect(yield* cache.increment("n", Duration.seconds(10))).toEqual({ count: 2, resetInMs: 6_000 })
+      yield* TestClock.adjust("6 seconds")
+      expect(yield* cache.increment("n", Duration.seconds(10))).toEqual({ count: 1, resetInMs: 10_000 })
+    })
+  )
+
   it.effect("keeps at most maxEntries and evicts the least recently used key", () =>
     Effect.gen(function* () {
       const cache = yield* makeMemoryKvCache({ maxEntries: 3 })

@@ -80,6 +80,23 @@ describe("KvCache on a private redis-server", () => {
     })
   )
 
+  it.scopedLive("increment counts within a window shared through Redis, then starts a new window", () =>
+    Effect.gen(function* () {
+      const prefix = uniquePrefix()
+      const a = yield* buildKv(redis.url, prefix)
+      const b = yield* buildKv(redis.url, prefix)
+      const raw = yield* rawClient(redis.url)
+      const first = yield* a.increment("rl:ip:1", Duration.millis(400))
+      expect(first.count).toBe(1)
+      expect(first.resetInMs).toBeGreaterThan(300)
+      expect((yield* b.increment("rl:ip:1", Duration.millis(400))).count).toBe(2)
+      expect((yield* a.increment("rl:ip:1", Duration.millis(400))).count).toBe(3)
+      expect(yield* Effect.promise(() => raw.get(`${prefix}rl:ip:1`))).toBe("3")
+      yield* Effect.sleep("500 millis")
+      expect((yield* b.increment("rl:ip:1", Duration.millis(400))).count).toBe(1)
+    })
+  )
+
   it.scopedLive("entries expire in Redis after their TTL", () =>
     Effect.gen(function* () {
       const prefix = uniquePrefix()

@@ -3,6 +3,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Context, Effect, Layer, type Ref } from "effect"
 import { AppConfig } from "../../src/AppConfig.js"
 import { KvCache } from "../../src/Cache/KvCache.js"
+import { KvCacheLive } from "../../src/Cache/Live.js"
 import { MemoryKvCacheLive } from "../../src/Cache/Memory.js"
 import { ResponseCacheLive } from "../../src/Cache/ResponseCacheLive.js"
 import { AppRoutes } from "../../src/Http.js"
@@ -25,13 +26,22 @@ const DisabledRedisStatus = Layer.effect(
   }))
 ).pipe(Layer.provide(MemoryKvCacheLive({ maxEntries: 1000 })))
 
-/** The real routes and caches over a real socket, with the mock Exchange and test config. */
-export const ApiTestServer = (env: Record<string, string> = {}) =>
+/**
+ * The real routes and caches over a real socket, with the mock Exchange and test config. The cache is in memory
+ * unless `redis: true`, which uses the live KvCache configured from `env` (REDIS_URL, ...).
+ */
+export const ApiTestServer = (env: Record<string, string> = {}, options: { readonly redis?: boolean } = {}) =>
   HttpLayerRouter.serve(AppRoutes, { disableLogger: true, disableListenLog: true }).pipe(
     Layer.provide(ResponseCacheLive),
-    Layer.provideMerge(DisabledRedisStatus),
+    Layer.provideMerge(options.redis === true ? KvCacheLive : DisabledRedisStatus),
     Layer.provideMerge(MockExchangeLive),
-    Layer.provideMerge(AppConfig.fromRecord({ REDIS_ENABLED: "false", ...env })),
+    Layer.provideMerge(
+      AppConfig.fromRecord({
+        REDIS_ENABLED: options.redis === true ? "true" : "false",
+        RATE_LIMIT_ENABLED: "false",
+        ...env
+      })
+    ),
     Layer.provideMerge(NodeHttpServer.layerTest)
   )
 
@@ -43,10 +53,10 @@ export interface JsonResponse {
 }
 
 /** GET a path on the test server and read the whole body. */
-export const get = (path: string) =>
+export const get = (path: string, headers: Record<string, string> = {}) =>
   Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
-    const response = yield* client.execute(HttpClientRequest.get(path))
+    const response = yield* client.execute(HttpClientRequest.get(path, { headers }))
     const text = yield* response.text
     let json: unknown
     try {
