@@ -5,6 +5,7 @@ import {
   NotSupported,
   RateLimited,
   SymbolNotFound,
+  Unauthorized,
   UnknownExchange,
   UnsupportedInterval,
   UpstreamBadResponse,
@@ -125,6 +126,7 @@ export class MarketsGroup extends HttpApiGroup.make("markets")
       .addSuccess(ExchangeList)
       .annotate(OpenApi.Summary, "Enabled exchanges and what each supports")
   )
+  .addError(Unauthorized)
   .annotate(OpenApi.Title, "Markets") {}
 
 export class CompatGroup extends HttpApiGroup.make("compat")
@@ -138,5 +140,6 @@ export class CompatGroup extends HttpApiGroup.make("compat")
       .addError(UnsupportedInterval)
       .annotate(OpenApi.Summary, "Earlier API: same as /v1/markets/ohlcv")
   )
+  .addError(Unauthorized)
   .annotate(OpenApi.Title, "Compatibility")
   .annotate(OpenApi.Description, "Routes of the earlier API, kept for existing clients") {}

@@ -25,6 +25,9 @@ describe("AppConfig", () => {
       expect(Duration.toMillis(config.ohlcvCacheTtl)).toBe(300_000)
       expect(config.tickerDeltaThreshold).toBe(0.001)
       expect(Duration.toMillis(config.streamHeartbeatInterval)).toBe(30_000)
+      expect(config.apiKeys).toEqual([])
+      expect(config.trustProxy).toBe(false)
+      expect(config.rateLimitEnabled).toBe(true)
       expect(config.rateLimitRequests).toBe(100)
       expect(Duration.toMillis(config.rateLimitWindow)).toBe(60_000)
       expect(config.maxRetries).toBe(3)
@@ -46,6 +49,7 @@ describe("AppConfig", () => {
           HOST: "127.0.0.1",
           REDIS_ENABLED: "false",
           CMC_API_KEY: "super-secret-key",
+          API_KEYS: " k1 ,, k2 ",
           ENABLED_EXCHANGES: " Binance , kraken,binance ",
           EXCHANGE_API_BASE_BINANCE: "http://127.0.0.1:9000/binance/",
           EXCHANGE_WS_BASE_KRAKEN: "ws://127.0.0.1:9000/kraken",
@@ -67,7 +71,9 @@ describe("AppConfig", () => {
       const key = Option.getOrThrow(config.cmcApiKey)
       expect(Redacted.value(key)).toBe("super-secret-key")
       expect(String(key)).toBe("<redacted>")
+      expect(config.apiKeys.map(Redacted.value)).toEqual(["k1", "k2"])
       expect(JSON.stringify(config)).not.toContain("super-secret-key")
+      expect(JSON.stringify(config)).not.toContain("k1")
     })
   )
 
