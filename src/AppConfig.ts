@@ -51,6 +51,63 @@ const baseUrl = (name: string) =>
     )
   )
 
+/**
+ * Origins allowed to call /mcp from a browser, as hostnames (port-agnostic): "https://app.example.com:8443" is
+ * kept as app.example.com, `scheme://*` allows a whole scheme (browser extensions), `*` allows every origin.
+ */
+const mcpAllowedOrigins = Config.string("MCP_ALLOWED_ORIGINS").pipe(
+  Config.withDefault("localhost,127.0.0.1,[::1]"),
+  Config.mapOrFail((raw) => {
+    const hosts: Array<string> = []
+    for (const entry of raw.split(",").map((x) => x.trim().toLowerCase())) {
+      if (entry.length === 0) continue
+      if (entry === "*" || /^[a-z][a-z0-9+.-]*:\/\/\*$/.test(entry)) {
+        hosts.push(entry)
+        continue
+      }
+      const hostname = URL.parse(entry.includes("://") ? entry : `http://${entry}`)?.hostname ?? ""
+      if (hostname === "" || !/^(\[[0-9a-f:.]+\]|[a-z0-9.-]+)$/.test(hostname)) {
+        return Either.left(
+          ConfigError.InvalidData(
+            ["MCP_ALLOWED_ORIGINS"],
+            `Expected origins or hostnames such as https://app.example.com,localhost but received ${JSON.stringify(entry)}`
+          )
+        )
+      }
+      hosts.push(hostname)
+    }
+    return Either.right(Array.from(new Set(hosts)))
+  })
+)
+
+const LOG_LEVELS: Readonly<Record<string, LogLevel.LogLevel>> = {
+  all: LogLevel.All,
+  trace: LogLevel.Trace,
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warn: LogLevel.Warning,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  fatal: LogLevel.Fatal,
+  none: LogLevel.None,
+  off: LogLevel.None
+}
+
+const logLevel = Config.string("LOG_LEVEL").pipe(
+  Config.withDefault("info"),
+  Config.mapOrFail((raw) => {
+    const level = LOG_LEVELS[raw.trim().toLowerCase()]
+    return level === undefined
+      ? Either.left(
+          ConfigError.InvalidData(
+            ["LOG_LEVEL"],
+            `Expected one of trace, debug, info, warn, error, fatal, none but received ${JSON.stringify(raw)}`
+          )
+        )
+      : Either.right(level)
+  })
+)
+
 export interface ExchangeOverride {
   readonly apiBase: Option.Option<string>
   readonly wsBase: Option.Option<string>
@@ -92,7 +149,7 @@ export const appConfig = Effect.gen(function* () {
       "production",
       "test"
     )("APP_ENV").pipe(Config.withDefault("development")),
-    logLevel: yield* Config.logLevel("LOG_LEVEL").pipe(Config.withDefault(LogLevel.Info)),
+    logLevel: yield* logLevel,
     port: yield* Config.port("PORT").pipe(Config.withDefault(8000)),
     host: yield* Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
     redisUrl: yield* Config.string("REDIS_URL").pipe(Config.withDefault("redis://127.0.0.1:6379")),
@@ -112,6 +169,7 @@ export const appConfig = Effect.gen(function* () {
     enabledExchanges,
     exchangeOverrides: overrides as Readonly<Record<string, ExchangeOverride>>,
     exchangeTimeout: yield* seconds("EXCHANGE_TIMEOUT", 10, 0.001),
+    ccxtThrottle: yield* bool("CCXT_THROTTLE", true),
     marketsRefreshInterval: yield* seconds("MARKETS_REFRESH_INTERVAL", 3600, 1),
     tickerCacheTtl: yield* seconds("TICKER_CACHE_TTL", 2),
     orderbookCacheTtl: yield* seconds("ORDERBOOK_CACHE_TTL", 1),
@@ -126,12 +184,23 @@ export const appConfig = Effect.gen(function* () {
       })
     ),
     streamHeartbeatInterval: yield* seconds("STREAM_HEARTBEAT_INTERVAL", 30, 0.001),
+    streamIdleGrace: yield* seconds("STREAM_IDLE_GRACE", 5),
+    streamPollInterval: yield* seconds("STREAM_POLL_INTERVAL", 2, 0.001),
+    streamStallTimeout: yield* seconds("STREAM_STALL_TIMEOUT", 30, 0.001),
+    streamBufferSize: yield* positiveInt("STREAM_BUFFER_SIZE", 256),
+    streamMaxBufferedBytes: yield* positiveInt("STREAM_MAX_BUFFERED_BYTES", 1_048_576),
+    wsMaxSubscriptions: yield* positiveInt("WS_MAX_SUBSCRIPTIONS", 50),
+    wsMaxMessageBytes: yield* positiveInt("WS_MAX_MESSAGE_BYTES", 4096),
+    wsMaxMessagesPerSecond: yield* positiveInt("WS_MAX_MESSAGES_PER_SECOND", 20),
+    wsPingInterval: yield* seconds("WS_PING_INTERVAL", 20, 0.001),
+    shutdownTimeout: yield* seconds("SHUTDOWN_TIMEOUT", 10),
     apiKeys: Redacted.value(apiKeys)
       .split(",")
       .map((k) => k.trim())
       .filter((k) => k.length > 0)
       .map((k) => Redacted.make(k)),
     trustProxy: yield* bool("TRUST_PROXY", false),
+    mcpAllowedOrigins: yield* mcpAllowedOrigins,
     rateLimitEnabled: yield* bool("RATE_LIMIT_ENABLED", true),
     rateLimitRequests: yield* positiveInt("RATE_LIMIT_REQUESTS", 100),
     rateLimitWindow: yield* seconds("RATE_LIMIT_WINDOW", 60, 0.001),

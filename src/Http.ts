@@ -5,6 +5,7 @@ import { HealthLive } from "./Health/Http.js"
 import { DocsRoutes } from "./Http/Docs.js"
 import { GlobalMiddleware } from "./Http/Middleware.js"
 import { CompatLive, MarketsLive } from "./Markets/Http.js"
+import { McpRoutes } from "./Mcp/Http.js"
 import { NAME, VERSION } from "./Version.js"
 
 const IndexRoute = HttpLayerRouter.add(
@@ -16,6 +17,7 @@ const IndexRoute = HttpLayerRouter.add(
     docs: "/docs",
     redoc: "/redoc",
     openapi: "/openapi.json",
+    mcp: "/mcp",
     health: "/v1/health"
   })
 )
@@ -24,5 +26,5 @@ export const ApiRoutes = HttpLayerRouter.addHttpApi(Api, { openapiPath: "/openap
   Layer.provide([HealthLive, MarketsLive, CompatLive])
 )
 
-/** Every route of the server; needs the services (Exchange, ResponseCache, KvCache, AppConfig). */
-export const AppRoutes = Layer.mergeAll(ApiRoutes, DocsRoutes, IndexRoute, GlobalMiddleware)
+/** Every route of the server (REST, docs, MCP over HTTP); needs Exchange, ResponseCache, KvCache and AppConfig. */
+export const AppRoutes = Layer.mergeAll(ApiRoutes, DocsRoutes, IndexRoute, McpRoutes, GlobalMiddleware)

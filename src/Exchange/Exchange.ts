@@ -1,4 +1,4 @@
-import { Context, type Effect, type Option } from "effect"
+import { Context, type Effect, type Option, type Scope } from "effect"
 import type { MarketError, SymbolNotFound, UnknownExchange, UpstreamError } from "../Domain/Errors.js"
 import type { ExchangeInfo, MarketInfo, Ohlcv, OrderBook, Ticker, Trades } from "../Domain/Market.js"
 
@@ -19,6 +19,17 @@ export interface OhlcvRequest {
   readonly interval: string
   readonly since: Option.Option<number>
   readonly limit: number
+}
+
+/** What a live stream carries: ccxt.pro `watchTicker`, `watchTrades`, `watchOrderBook` or `watchOHLCV`. */
+export type StreamChannel = "ticker" | "trades" | "orderbook" | "ohlcv"
+
+/** One live ccxt.pro subscription, on an exchange connection of its own. */
+export interface Watcher<A> {
+  /** The next update; it waits as long as the exchange stays silent, so callers bring their own stall timeout. */
+  readonly next: Effect.Effect<A, MarketError>
+  /** Drops the connection and every cached state (books, trades); the next `next` subscribes from scratch. */
+  readonly reset: Effect.Effect<void>
 }
 
 /** The CCXT boundary: every method answers with decoded canonical types or a typed error. */
@@ -42,6 +53,18 @@ export interface ExchangeService {
   readonly orderBook: (market: ResolvedMarket, limit: number) => Effect.Effect<OrderBook, MarketError>
   readonly trades: (market: ResolvedMarket, limit: number) => Effect.Effect<Trades, MarketError>
   readonly status: Effect.Effect<Readonly<Record<string, ExchangeStatus>>>
+  /** Whether the exchange streams this channel over WebSocket (ccxt.pro `has[watch…]`). */
+  readonly canWatch: (exchange: string, channel: StreamChannel) => Effect.Effect<boolean, UnknownExchange>
+  readonly watchTicker: (market: ResolvedMarket) => Effect.Effect<Watcher<Ticker>, MarketError, Scope.Scope>
+  /** Each update holds the trades that are new since the previous one. */
+  readonly watchTrades: (market: ResolvedMarket) => Effect.Effect<Watcher<Trades>, MarketError, Scope.Scope>
+  /** Each update is the whole book, best `depth` levels per side. */
+  readonly watchOrderBook: (
+    market: ResolvedMarket,
+    depth: number
+  ) => Effect.Effect<Watcher<OrderBook>, MarketError, Scope.Scope>
+  /** Each update holds the candles that changed, oldest first. */
+  readonly watchOHLCV: (market: ResolvedMarket, interval: string) => Effect.Effect<Watcher<Ohlcv>, MarketError, Scope.Scope>
 }
 
 export class Exchange extends Context.Tag("app/Exchange")<Exchange, ExchangeService>() {}

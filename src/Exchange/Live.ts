@@ -1,15 +1,23 @@
-import { Clock, Data, Duration, Effect, Layer, Option, Ref } from "effect"
+import { Clock, Data, Duration, Effect, Either, Layer, Option, Ref } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import {
   NotSupported,
   SymbolNotFound,
   UnknownExchange,
   UnsupportedInterval,
+  type UpstreamBadResponse,
   type UpstreamError,
-  UpstreamTimeout
+  UpstreamTimeout,
+  UpstreamUnavailable
 } from "../Domain/Errors.js"
 import { type MarketInfo, Ohlcv } from "../Domain/Market.js"
-import { ccxtExchangeIds, type CcxtClient, createCcxtClient, type CreateClient } from "./ccxtClient.js"
+import {
+  ccxtExchangeIds,
+  type CcxtClient,
+  createCcxtClient,
+  type CreateClient,
+  watchTickerParams
+} from "./ccxtClient.js"
 import {
   decodeCandles,
   decodeMarkets,
@@ -21,13 +29,15 @@ import {
   hasCapability,
   maxCandlesPerRequest
 } from "./decode.js"
-import { mapCcxtError, mapUpstreamError } from "./errors.js"
+import { errorClassChain, mapCcxtError, mapUpstreamError } from "./errors.js"
 import {
   Exchange,
   type ExchangeService,
   type ExchangeStatus,
   type OhlcvRequest,
-  type ResolvedMarket
+  type ResolvedMarket,
+  type StreamChannel,
+  type Watcher
 } from "./Exchange.js"
 import { clampLimit, fetchOhlcvPaged, MAX_CANDLES, timeframeToMs } from "./ohlcvPaging.js"
 import { makeMemo } from "./once.js"
@@ -54,6 +64,15 @@ export interface ExchangeLiveOptions {
 const MAX_ORDER_BOOK_DEPTH = 5000
 const MAX_TRADES = 1000
 const TICKER_CONCURRENCY = 4
+/** Exchanges whose fetchTickers answers without bid/ask or 24 h stats (coinbaseexchange reads spark-lines). */
+const PARTIAL_BULK_TICKERS: ReadonlySet<string> = new Set(["coinbaseexchange"])
+
+const WATCH_METHODS: Readonly<Record<StreamChannel, string>> = {
+  ticker: "watchTicker",
+  trades: "watchTrades",
+  orderbook: "watchOrderBook",
+  ohlcv: "watchOHLCV"
+}
 
 class CallFailed extends Data.TaggedError("CallFailed")<{ readonly cause: unknown }> {}
 class CallTimedOut extends Data.TaggedError("CallTimedOut")<{ readonly afterMs: number }> {}
@@ -100,17 +119,24 @@ const make = (options: ExchangeLiveOptions) =>
       return { apiBase: pick((o) => o.apiBase), wsBase: pick((o) => o.wsBase) }
     }
 
+    /** `guardMs` undefined: no guard at all (watch calls legitimately wait for the next update). */
     const call = <A, E extends Error>(
       ctx: { readonly exchange: string; readonly method: string; readonly symbol?: string },
-      guardMs: number,
+      guardMs: number | undefined,
       f: () => Promise<A>,
       mapError: (cause: unknown) => E
-    ): Effect.Effect<A, E | UpstreamTimeout> =>
-      Effect.tryPromise({ try: f, catch: (cause) => new CallFailed({ cause }) }).pipe(
-        Effect.timeoutFail({
-          duration: Duration.millis(guardMs),
-          onTimeout: () => new CallTimedOut({ afterMs: guardMs })
-        }),
+    ): Effect.Effect<A, E | UpstreamTimeout> => {
+      const attempt = Effect.tryPromise({ try: f, catch: (cause): CallFailed | CallTimedOut => new CallFailed({ cause }) })
+      const guarded =
+        guardMs === undefined
+          ? attempt
+          : attempt.pipe(
+              Effect.timeoutFail({
+                duration: Duration.millis(guardMs),
+                onTimeout: () => new CallTimedOut({ afterMs: guardMs })
+              })
+            )
+      return guarded.pipe(
         Effect.catchAll((failure) => {
           const mapped =
             failure._tag === "CallTimedOut"
@@ -130,6 +156,7 @@ const make = (options: ExchangeLiveOptions) =>
           )
         })
       )
+    }
 
     /** A ccxt call about one symbol. */
     const callSymbol = <A>(exchange: string, method: string, symbol: string, f: () => Promise<A>) =>
@@ -141,7 +168,7 @@ const make = (options: ExchangeLiveOptions) =>
       Effect.gen(function* () {
         const { apiBase, wsBase } = overrideFor(id)
         const client = yield* makeMemo(
-          createClient({ id, timeoutMs, apiBase, wsBase }).pipe(
+          createClient({ id, timeoutMs, apiBase, wsBase, throttle: config.ccxtThrottle }).pipe(
             Effect.catchTag("CcxtClientError", (error) =>
               error.reason === "unsupported"
                 ? Effect.flatMap(knownIds, (known) =>
@@ -298,7 +325,7 @@ const make = (options: ExchangeLiveOptions) =>
       for (const s of symbols) resolved.push((yield* resolve(slot.id, s)).symbol)
       if (resolved.length === 0) return []
       const client = yield* slot.client
-      if (hasCapability(client.has, "fetchTickers")) {
+      if (hasCapability(client.has, "fetchTickers") && !PARTIAL_BULK_TICKERS.has(slot.id)) {
         const unique = Array.from(new Set(resolved))
         const raw = yield* call(
           { exchange: slot.id, method: "fetchTickers" },
@@ -375,6 +402,108 @@ const make = (options: ExchangeLiveOptions) =>
       return yield* decodeTrades(slot.id, market.symbol, count, raw)
     })
 
+    const canWatch = Effect.fn("Exchange.canWatch")(function* (exchange: string, channel: StreamChannel) {
+      const slot = yield* slotOf(exchange)
+      return hasCapability((yield* slot.client).has, WATCH_METHODS[channel])
+    })
+
+    const closeClient = (c: CcxtClient) =>
+      Effect.tryPromise(() => c.close()).pipe(Effect.timeout("2 seconds"), Effect.ignore)
+
+    /**
+     * Every watcher gets a ccxt instance of its own, fed the markets the shared instance loaded. ccxt multiplexes
+     * streams over shared connections (one per exchange for kraken), so only a private instance can drop one stream's
+     * connection and cached book on a stall without disturbing the others.
+     */
+    const makeWatcher = <A>(
+      market: ResolvedMarket,
+      channel: StreamChannel,
+      run: (client: CcxtClient) => Promise<unknown> | undefined,
+      decode: (exchange: string, raw: unknown) => Either.Either<A, UpstreamBadResponse>
+    ) =>
+      Effect.gen(function* () {
+        const method = WATCH_METHODS[channel]
+        const { slot, client: shared } = yield* ready(market.exchange)
+        yield* requireCapability(slot.id, shared, method)
+        const { apiBase, wsBase } = overrideFor(slot.id)
+        const current = yield* Ref.make(Option.none<CcxtClient>())
+        const open = createClient({ id: slot.id, timeoutMs, apiBase, wsBase, throttle: config.ccxtThrottle }).pipe(
+          Effect.mapError(
+            (error) =>
+              new UpstreamUnavailable({
+                code: "upstream_unavailable",
+                message: `cannot open a ${slot.id} stream: ${describeCause(error.cause ?? error.reason)}`,
+                source: slot.id,
+                retryAfter: 5
+              })
+          ),
+          Effect.tap((c) => {
+            c.setMarkets?.(shared.markets, shared.currencies)
+            return Ref.set(current, Option.some(c))
+          })
+        )
+        const reset = Ref.getAndSet(current, Option.none()).pipe(
+          Effect.flatMap(Option.match({ onNone: () => Effect.void, onSome: closeClient }))
+        )
+        yield* Effect.addFinalizer(() => reset)
+        const mapError = (cause: unknown) =>
+          // some exchanges sign their book subscriptions; without credentials the stream is unavailable, not broken
+          errorClassChain(cause).includes("AuthenticationError")
+            ? new NotSupported({
+                message: `${slot.id} streams ${method} only with API credentials`,
+                exchange: slot.id,
+                method
+              })
+            : mapCcxtError(cause, { exchange: slot.id, method, symbol: market.symbol, timeoutMs })
+        const next = Effect.gen(function* () {
+          const c = Option.getOrUndefined(yield* Ref.get(current)) ?? (yield* open)
+          const raw = yield* call({ exchange: slot.id, method, symbol: market.symbol }, undefined, () =>
+            run(c) ?? Promise.reject(new Error(`${slot.id} has no ${method}`)), mapError)
+          return yield* decode(slot.id, raw)
+        })
+        return { next, reset } satisfies Watcher<A>
+      })
+
+    const watchTicker = Effect.fn("Exchange.watchTicker")((market: ResolvedMarket) =>
+      makeWatcher(
+        market,
+        "ticker",
+        (c) => c.watchTicker?.(market.symbol, watchTickerParams(c.id)),
+        (id, raw) => decodeTicker(id, market.symbol, raw)
+      )
+    )
+
+    const watchTrades = Effect.fn("Exchange.watchTrades")((market: ResolvedMarket) =>
+      makeWatcher(
+        market,
+        "trades",
+        (c) => c.watchTrades?.(market.symbol),
+        (id, raw) => decodeTrades(id, market.symbol, MAX_TRADES, raw)
+      )
+    )
+
+    const watchOrderBook = Effect.fn("Exchange.watchOrderBook")((market: ResolvedMarket, depth: number) =>
+      makeWatcher(
+        market,
+        "orderbook",
+        (c) => c.watchOrderBook?.(market.symbol, depth),
+        (id, raw) => decodeOrderBook(id, market.symbol, depth, raw)
+      )
+    )
+
+    const watchOHLCV = Effect.fn("Exchange.watchOHLCV")((market: ResolvedMarket, interval: string) =>
+      makeWatcher(
+        market,
+        "ohlcv",
+        (c) => c.watchOHLCV?.(market.symbol, interval),
+        (id, raw) =>
+          Either.map(
+            decodeCandles(id, raw),
+            (candles) => new Ohlcv({ exchange: id, symbol: market.symbol, interval, candles })
+          )
+      )
+    )
+
     const status = Effect.map(
       Effect.forEach(allSlots, (slot) => Effect.map(slot.status, (s) => [slot.id, s] as const)),
       (entries): Readonly<Record<string, ExchangeStatus>> => Object.fromEntries(entries)
@@ -391,7 +520,12 @@ const make = (options: ExchangeLiveOptions) =>
       ohlcv,
       orderBook,
       trades,
-      status
+      status,
+      canWatch,
+      watchTicker,
+      watchTrades,
+      watchOrderBook,
+      watchOHLCV
     } satisfies ExchangeService
   })
 

@@ -15,6 +15,14 @@ export interface CcxtClient extends DescribableClient {
   fetchOrderBook(symbol: string, limit?: number): Promise<unknown>
   fetchTrades(symbol: string, since?: number, limit?: number): Promise<unknown>
   close(): Promise<unknown>
+  /** ccxt.pro only. */
+  watchTicker?(symbol: string, params?: Record<string, unknown>): Promise<unknown>
+  watchTrades?(symbol: string, since?: number, limit?: number): Promise<unknown>
+  watchOrderBook?(symbol: string, limit?: number): Promise<unknown>
+  watchOHLCV?(symbol: string, timeframe?: string, since?: number, limit?: number): Promise<unknown>
+  currencies?: unknown
+  /** Hands an instance the markets another one loaded, so it needs no loadMarkets request of its own. */
+  setMarkets?(markets: unknown, currencies?: unknown): unknown
 }
 
 /** What creating an instance additionally touches. */
@@ -51,6 +59,8 @@ export const ccxtExchangeIds: Effect.Effect<ReadonlyArray<string>> = Effect.map(
 export interface ClientSettings {
   readonly id: string
   readonly timeoutMs: number
+  /** ccxt's own per-instance request throttle; off only against a local emulator. */
+  readonly throttle?: boolean
   readonly apiBase: Option.Option<string>
   readonly wsBase: Option.Option<string>
 }
@@ -100,6 +110,9 @@ const SPOT_MARKETS = { fetchMarkets: { types: ["spot"] } }
 /** Spot only: without this binance, okx and bybit also load (and depend on) their derivatives endpoints. */
 export const exchangeOptions = (id: string): Readonly<Record<string, unknown>> =>
   id === "bybit" ? { ...SPOT_MARKETS, defaultType: "spot" } : id === "binance" || id === "okx" ? SPOT_MARKETS : {}
+
+/** binance's default ticker stream (miniTicker) carries neither bid nor ask; its full `ticker` stream does. */
+export const watchTickerParams = (id: string): Record<string, unknown> => (id.startsWith("binance") ? { name: "ticker" } : {})
 
 /**
  * Subclass whose errors carry `httpStatus` and `retryAfterMs` from the very response that caused them. ccxt only
@@ -153,7 +166,7 @@ export const createCcxtClient: CreateClient = (settings) =>
     if (Base === undefined) return yield* new CcxtClientError({ exchange: id, reason: "unsupported" })
     const failed = (cause: unknown) => new CcxtClientError({ exchange: id, reason: "failed", cause })
     const config: Record<string, unknown> = {
-      enableRateLimit: true,
+      enableRateLimit: settings.throttle ?? true,
       timeout: settings.timeoutMs,
       options: exchangeOptions(id)
     }

@@ -1,6 +1,6 @@
 import { Schema } from "effect"
 
-const withMessage = <S extends Schema.Schema.Any>(schema: S, message: string, description: string) =>
+const withMessage = <A, I>(schema: Schema.Schema<A, I>, message: string, description: string): Schema.Schema<A, I> =>
   schema.annotations({ message: () => message, description })
 
 export const ExchangeParam = withMessage(

@@ -19,6 +19,7 @@ describe("AppConfig", () => {
       expect(Option.isNone(config.cmcApiKey)).toBe(true)
       expect(config.cmcApiUrl).toBe("https://pro-api.coinmarketcap.com/v1")
       expect(config.enabledExchanges).toEqual(["binance", "kraken", "coinbase"])
+      expect(config.ccxtThrottle).toBe(true)
       expect(Duration.toMillis(config.tickerCacheTtl)).toBe(2000)
       expect(Duration.toMillis(config.orderbookCacheTtl)).toBe(1000)
       expect(Duration.toMillis(config.tradesCacheTtl)).toBe(1000)
@@ -77,6 +78,20 @@ describe("AppConfig", () => {
     })
   )
 
+  it.effect("MCP_ALLOWED_ORIGINS: localhost by default; origins kept as hostnames, * and scheme://* as they are", () =>
+    Effect.gen(function* () {
+      const defaults = yield* Effect.provide(AppConfig, AppConfig.fromRecord({}))
+      expect(defaults.mcpAllowedOrigins).toEqual(["localhost", "127.0.0.1", "[::1]"])
+      const custom = yield* Effect.provide(
+        AppConfig,
+        AppConfig.fromRecord({
+          MCP_ALLOWED_ORIGINS: " https://App.Example.com:8443 , claude.ai,http://[::1]:3000, moz-extension://*,*,"
+        })
+      )
+      expect(custom.mcpAllowedOrigins).toEqual(["app.example.com", "claude.ai", "[::1]", "moz-extension://*", "*"])
+    })
+  )
+
   const invalid: Array<[string, string]> = [
     ["PORT", "eighty"],
     ["PORT", "70000"],
@@ -87,7 +102,8 @@ describe("AppConfig", () => {
     ["ENABLED_EXCHANGES", " , "],
     ["EXCHANGE_API_BASE_BINANCE", "not a url"],
     ["APP_ENV", "staging"],
-    ["LOG_LEVEL", "loud"]
+    ["LOG_LEVEL", "loud"],
+    ["MCP_ALLOWED_ORIGINS", "https://ok.example,not a host"]
   ]
   it.effect.each(invalid)("rejects %s=%s", ([name, value]) =>
     Effect.gen(function* () {

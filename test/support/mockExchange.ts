@@ -21,7 +21,7 @@ import {
   Trade,
   Trades
 } from "../../src/Domain/Market.js"
-import { Exchange, type ExchangeService, type ResolvedMarket } from "../../src/Exchange/Exchange.js"
+import { Exchange, type ExchangeService, type ResolvedMarket, type Watcher } from "../../src/Exchange/Exchange.js"
 
 export const T0 = 1_704_067_200_000 // 2024-01-01T00:00:00Z
 
@@ -89,6 +89,18 @@ export interface MockExchange {
 }
 
 const fail = (market: ResolvedMarket) => FAILING[market.symbol]?.() ?? Effect.void
+
+/** A watcher that yields update n = 0, 1, 2, … one second apart (virtual time in TestClock tests). */
+const pacedWatcher = <A>(count: Effect.Effect<void>, market: ResolvedMarket, update: (n: number) => A) =>
+  Effect.map(Ref.make(0), (n): Watcher<A> => ({
+    next: count.pipe(
+      Effect.zipRight(fail(market)),
+      Effect.zipRight(Effect.sleep("1 second")),
+      Effect.zipRight(Ref.getAndUpdate(n, (i) => i + 1)),
+      Effect.map(update)
+    ),
+    reset: Effect.void
+  }))
 
 export const makeMockExchange = Effect.gen(function* () {
   const calls = yield* Ref.make<Record<string, number>>({})
@@ -227,6 +239,44 @@ export const makeMockExchange = Effect.gen(function* () {
             )
           })
         )
+      ),
+    canWatch: (exchange) => Effect.map(resolveExchange(exchange), (id) => id === "binance"),
+    watchTicker: (market) => pacedWatcher(count("watchTicker"), market, (n) => tickerOf(market, 42000 + n)),
+    watchTrades: (market) =>
+      pacedWatcher(
+        count("watchTrades"),
+        market,
+        (n) =>
+          new Trades({
+            exchange: market.exchange,
+            symbol: market.symbol,
+            trades: [new Trade({ trade_id: String(n), timestamp: T0 + n, price: 100 + n, amount: 1, side: "buy" })]
+          })
+      ),
+    watchOrderBook: (market, depth) =>
+      pacedWatcher(
+        count("watchOrderBook"),
+        market,
+        (n) =>
+          new OrderBook({
+            exchange: market.exchange,
+            symbol: market.symbol,
+            bids: Array.from({ length: depth }, (_, i) => new BookLevel({ price: 100 + n - i, amount: 1 })),
+            asks: Array.from({ length: depth }, (_, i) => new BookLevel({ price: 101 + n + i, amount: 1 })),
+            timestamp: T0 + n
+          })
+      ),
+    watchOHLCV: (market, interval) =>
+      pacedWatcher(
+        count("watchOHLCV"),
+        market,
+        (n) =>
+          new Ohlcv({
+            exchange: market.exchange,
+            symbol: market.symbol,
+            interval,
+            candles: [new Candle({ timestamp: T0, open: 100, high: 100 + n, low: 100, close: 100 + n, volume: n })]
+          })
       ),
     status: Effect.succeed({
       binance: { status: "ready", marketsLoadedAt: T0, markets: 3, lastError: null },

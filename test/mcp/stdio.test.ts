@@ -1,0 +1,198 @@
+import { Client, type Tool } from "@modelcontextprotocol/client"
+import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/client/stdio"
+import { spawn, spawnSync } from "node:child_process"
+import { existsSync, rmSync } from "node:fs"
+import { createRequire } from "node:module"
+import { join } from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { startEmulator, type Emulator } from "../../src/emulator/index.js"
+import { EMULATOR_T0, expectToolError, expectValidResult, TOOL_NAMES } from "./support.js"
+
+/** The package as published: compiled by the build configuration, run by node, started as the bin's `mcp` command. */
+const OUT_DIR = join(process.cwd(), "test-results", "mcp-build")
+const BIN = join(OUT_DIR, "src", "bin.js")
+
+const build = () => {
+  rmSync(OUT_DIR, { recursive: true, force: true })
+  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc")
+  const result = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json", "--outDir", OUT_DIR], {
+    encoding: "utf8",
+    timeout: 90_000
+  })
+  // type errors are the typecheck's business; this test needs the emitted JavaScript
+  if (!existsSync(BIN)) throw new Error(`build produced no ${BIN}:\n${result.stdout}${result.stderr}`)
+}
+
+let emulator: Emulator
+let env: Record<string, string>
+
+beforeAll(async () => {
+  build()
+  emulator = await startEmulator({ clock: "frozen", startTime: EMULATOR_T0 })
+  env = {
+    ...getDefaultEnvironment(),
+    ...emulator.env(),
+    ENABLED_EXCHANGES: "binance,kraken,coinbaseexchange",
+    REDIS_ENABLED: "false",
+    CCXT_THROTTLE: "false",
+    LOG_LEVEL: "Info"
+  }
+}, 120_000)
+
+afterAll(async () => {
+  await emulator.close()
+})
+
+describe("MCP over stdio: the built server spawned by the official client", () => {
+  let client: Client
+  let transport: StdioClientTransport
+  let tools: ReadonlyArray<Tool>
+
+  beforeAll(async () => {
+    transport = new StdioClientTransport({ command: process.execPath, args: [BIN, "mcp"], env, stderr: "pipe" })
+    client = new Client({ name: "stdio-test", version: "1.0.0" })
+    await client.connect(transport)
+    tools = (await client.listTools()).tools
+  }, 30_000)
+
+  afterAll(async () => {
+    await client.close()
+  })
+
+  it("lists the pinned tools with read-only annotations and gives its instructions", () => {
+    expect(tools.map((t) => t.name)).toEqual([...TOOL_NAMES])
+    for (const tool of tools) expect(tool.annotations?.readOnlyHint).toBe(true)
+    expect(client.getInstructions()).toContain("BASE/QUOTE")
+  })
+
+  it("answers from the emulator, with outputs matching their schemas", async () => {
+    const expected = emulator.model.ticker24h("coinbaseexchange", "ETH/USD")
+    const ticker = expectValidResult(
+      tools.find((t) => t.name === "get_ticker"),
+      await client.callTool({ name: "get_ticker", arguments: { exchange: "coinbaseexchange", symbol: "ETH/USD" } })
+    )
+    expect(ticker).toMatchObject({
+      exchange: "coinbaseexchange",
+      symbol: "ETH/USD",
+      last: expected.last,
+      bid: expected.bid
+    })
+    const book = emulator.model.orderBook("binance", "SOL/USDT", EMULATOR_T0, 3)
+    const result = expectValidResult(
+      tools.find((t) => t.name === "get_orderbook"),
+      await client.callTool({ name: "get_orderbook", arguments: { exchange: "binance", symbol: "SOL/USDT", limit: 3 } })
+    )
+    expect(result["bids"]).toEqual(book.bids)
+    expect(result["asks"]).toEqual(book.asks)
+    expectToolError(
+      await client.callTool({ name: "get_ticker", arguments: { exchange: "binance", symbol: "DOGE/USDT" } }),
+      "symbol_not_found"
+    )
+  })
+})
+
+describe("MCP over stdio: protocol revision 2026-07-28", () => {
+  it("a client negotiating with server/discover gets the modern era and the same tools", async () => {
+    const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, "mcp"], env, stderr: "ignore" })
+    const client = new Client({ name: "stdio-modern", version: "1.0.0" }, { versionNegotiation: { mode: "auto" } })
+    await client.connect(transport)
+    try {
+      expect(client.getProtocolEra()).toBe("modern")
+      const tools = (await client.listTools()).tools
+      expect(tools.map((t) => t.name)).toEqual([...TOOL_NAMES])
+      expectValidResult(
+        tools.find((t) => t.name === "list_exchanges"),
+        await client.callTool({ name: "list_exchanges", arguments: {} })
+      )
+    } finally {
+      await client.close()
+    }
+  }, 30_000)
+})
+
+interface RpcLine {
+  readonly jsonrpc: string
+  readonly id?: number
+  readonly result?: Record<string, unknown>
+  readonly error?: { code: number; message: string }
+}
+
+describe("MCP over stdio: stdout carries nothing but JSON-RPC", () => {
+  it("a whole session (handshake, list, calls, errors, unknown method, stdin closed) writes only protocol to stdout and exits 0", async () => {
+    const child = spawn(process.execPath, [BIN, "mcp"], { env, stdio: ["pipe", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+    const send = (message: object) => child.stdin.write(`${JSON.stringify(message)}\n`)
+    const lines = () =>
+      stdout
+        .split("\n")
+        .filter((line) => line.length > 0)
+        .map((line) => JSON.parse(line) as RpcLine)
+    const responded = (ids: ReadonlyArray<number>) =>
+      ids.every((id) => stdout.split("\n").some((line) => line.includes(`"id":${id}`) && line.endsWith("}")))
+    const waitFor = async (ids: ReadonlyArray<number>) => {
+      const deadline = Date.now() + 20_000
+      while (!responded(ids) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+
+    send({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "initialize",
+      params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } }
+    })
+    await waitFor([1])
+    send({ jsonrpc: "2.0", method: "notifications/initialized" })
+    send({ jsonrpc: "2.0", id: 2, method: "tools/list" })
+    send({
+      jsonrpc: "2.0",
+      id: 3,
+      method: "tools/call",
+      params: { name: "get_ticker", arguments: { exchange: "binance", symbol: "BTC/USDT" } }
+    })
+    send({
+      jsonrpc: "2.0",
+      id: 4,
+      method: "tools/call",
+      params: { name: "get_ticker", arguments: { exchange: "nope", symbol: "BTC/USDT" } }
+    })
+    send({
+      jsonrpc: "2.0",
+      id: 5,
+      method: "tools/call",
+      params: { name: "get_ohlcv", arguments: { exchange: "binance" } }
+    })
+    send({ jsonrpc: "2.0", id: 6, method: "no/such/method" })
+    await waitFor([2, 3, 4, 5, 6])
+    child.stdin.end()
+    const code = await Promise.race([
+      exited,
+      new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), 10_000))
+    ])
+    if (code === "timeout") child.kill("SIGKILL")
+
+    expect(stdout.endsWith("\n")).toBe(true)
+    const messages = lines()
+    for (const message of messages) expect(message.jsonrpc).toBe("2.0")
+    expect(messages.map((m) => m.id).sort()).toEqual([1, 2, 3, 4, 5, 6]) // calls run concurrently
+    const byId = (id: number) => messages.find((m) => m.id === id)
+    expect(byId(1)?.result?.["serverInfo"]).toMatchObject({ name: "mcp-crypto-data-server" })
+    expect((byId(2)?.result?.["tools"] as Array<{ name: string }>).map((t) => t.name)).toEqual([...TOOL_NAMES])
+    expect(byId(3)?.result?.["structuredContent"]).toMatchObject({
+      last: emulator.model.ticker24h("binance", "BTC/USDT").last
+    })
+    expect(byId(4)?.result).toMatchObject({ isError: true, structuredContent: { code: "unknown_exchange" } })
+    expect(byId(5)?.result).toMatchObject({ isError: true, structuredContent: { code: "invalid_parameter" } })
+    expect(byId(6)?.error?.code).toBe(-32601)
+
+    expect(code).toBe(0)
+    const logs = stderr
+      .split("\n")
+      .filter((line) => line.length > 0)
+      .map((line) => JSON.parse(line) as { message: unknown; logLevel: string })
+    expect(logs.some((log) => JSON.stringify(log.message).includes("mcp stdio server ready"))).toBe(true)
+  }, 40_000)
+})
