@@ -2,6 +2,7 @@ import { HttpLayerRouter, HttpServerRequest, type HttpServerResponse } from "@ef
 import { Cause, Effect, Option, Schema } from "effect"
 import { InternalError, InvalidParameter, RouteNotFound } from "../Domain/Errors.js"
 import { errorResponse } from "./Responses.js"
+import { observe } from "./Observability.js"
 import { makeSecurity } from "./Security.js"
 
 const DecodeErrorBody = Schema.parseJson(
@@ -59,11 +60,15 @@ export const handleErrors = <E, R>(app: Effect.Effect<HttpServerResponse.HttpSer
     })
   )
 
-/** The global middleware, outermost first: error normalization, then authentication and rate limiting. */
+/**
+ * The global middleware, outermost first: the request log and metrics, error normalization, then authentication
+ * and rate limiting.
+ */
 export const GlobalMiddleware = HttpLayerRouter.middleware(
   Effect.map(
     makeSecurity,
-    (security) => (app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown>) => handleErrors(security(app))
+    (security) => (app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown>) =>
+      observe(handleErrors(security(app)))
   ),
   { global: true }
 )

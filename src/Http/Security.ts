@@ -1,9 +1,10 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Duration, Effect, Option, Redacted } from "effect"
+import { Duration, Effect, Metric, Option, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { AppConfig } from "../AppConfig.js"
 import { KvCache } from "../Cache/KvCache.js"
 import { RateLimited, Unauthorized } from "../Domain/Errors.js"
+import { rateLimitRejections } from "../Metrics.js"
 import { errorResponse } from "./Responses.js"
 
 /** Routes anyone may call: liveness probes and the API documentation. */
@@ -83,7 +84,7 @@ export const makeSecurity = Effect.gen(function* () {
           'Bearer realm="mcp-crypto-data-server"'
         )
       }
-      if (!config.rateLimitEnabled) return yield* app
+      if (!config.rateLimitEnabled || path === "/metrics") return yield* app
 
       const client =
         authRequired && key !== undefined ? `key:${keyId(key)}` : `ip:${clientAddress(request, config.trustProxy)}`
@@ -96,6 +97,7 @@ export const makeSecurity = Effect.gen(function* () {
         "ratelimit-policy": policy
       }
       if (count > limit) {
+        yield* Metric.increment(rateLimitRejections)
         return HttpServerResponse.setHeaders(
           errorResponse(
             new RateLimited({

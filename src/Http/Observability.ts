@@ -1,0 +1,73 @@
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect, Metric } from "effect"
+import { httpRequestDuration, httpRequests } from "../Metrics.js"
+import { keyId, presentedKey } from "./Security.js"
+
+const KNOWN_ROUTE_PREFIXES = ["/v1/", "/market/", "/ws", "/mcp", "/docs", "/redoc", "/openapi.json", "/metrics"]
+
+/** The route label: the path for known routes (none has path parameters), one bucket for everything else. */
+export const routeLabel = (url: string, status: number): string => {
+  const path = url.split("?")[0] ?? "/"
+  if (status === 404 && !path.startsWith("/v1/markets")) return "unmatched"
+  if (path === "/" || KNOWN_ROUTE_PREFIXES.some((prefix) => path.startsWith(prefix))) {
+    return path.length > 64 ? "unmatched" : path
+  }
+  return "unmatched"
+}
+
+type Counter = Metric.Metric.Counter<number>
+type Histogram = Metric.Metric.Histogram<number>
+
+// Tagged metrics are values; building them once per label set keeps the per-request cost to a map lookup.
+const counters = new Map<string, Counter>()
+const histograms = new Map<string, Histogram>()
+
+const counterFor = (route: string, method: string, status: number): Counter => {
+  const key = `${route} ${method} ${status}`
+  let counter = counters.get(key)
+  if (counter === undefined) {
+    counter = httpRequests.pipe(
+      Metric.tagged("route", route),
+      Metric.tagged("method", method),
+      Metric.tagged("status", String(status))
+    )
+    counters.set(key, counter)
+  }
+  return counter
+}
+
+const histogramFor = (route: string): Histogram => {
+  let histogram = histograms.get(route)
+  if (histogram === undefined) {
+    histogram = Metric.tagged(httpRequestDuration, "route", route)
+    histograms.set(route, histogram)
+  }
+  return histogram
+}
+
+/** One structured log line and the HTTP metrics per request. Streams are logged when their response starts. */
+export const observe = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const started = performance.now()
+    const response = yield* app
+    const seconds = (performance.now() - started) / 1000
+    const route = routeLabel(request.url, response.status)
+    yield* Metric.increment(counterFor(route, request.method, response.status))
+    yield* Metric.update(histogramFor(route), seconds)
+    const key = presentedKey(request.headers)
+    yield* Effect.logInfo("http request").pipe(
+      Effect.annotateLogs({
+        method: request.method,
+        route,
+        status: response.status,
+        durationMs: Math.round(seconds * 100_000) / 100,
+        cache: response.headers["x-cache"] ?? "none",
+        client: key === undefined ? "anonymous" : `key:${keyId(key)}`
+      })
+    )
+    return response
+  })
+
+export const MetricsResponse = (text: string) =>
+  HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
