@@ -64,7 +64,10 @@ export interface ExchangeService {
     depth: number
   ) => Effect.Effect<Watcher<OrderBook>, MarketError, Scope.Scope>
   /** Each update holds the candles that changed, oldest first. */
-  readonly watchOHLCV: (market: ResolvedMarket, interval: string) => Effect.Effect<Watcher<Ohlcv>, MarketError, Scope.Scope>
+  readonly watchOHLCV: (
+    market: ResolvedMarket,
+    interval: string
+  ) => Effect.Effect<Watcher<Ohlcv>, MarketError, Scope.Scope>
 }
 
 export class Exchange extends Context.Tag("app/Exchange")<Exchange, ExchangeService>() {}

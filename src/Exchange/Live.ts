@@ -126,7 +126,10 @@ const make = (options: ExchangeLiveOptions) =>
       f: () => Promise<A>,
       mapError: (cause: unknown) => E
     ): Effect.Effect<A, E | UpstreamTimeout> => {
-      const attempt = Effect.tryPromise({ try: f, catch: (cause): CallFailed | CallTimedOut => new CallFailed({ cause }) })
+      const attempt = Effect.tryPromise({
+        try: f,
+        catch: (cause): CallFailed | CallTimedOut => new CallFailed({ cause })
+      })
       const guarded =
         guardMs === undefined
           ? attempt
@@ -457,8 +460,12 @@ const make = (options: ExchangeLiveOptions) =>
             : mapCcxtError(cause, { exchange: slot.id, method, symbol: market.symbol, timeoutMs })
         const next = Effect.gen(function* () {
           const c = Option.getOrUndefined(yield* Ref.get(current)) ?? (yield* open)
-          const raw = yield* call({ exchange: slot.id, method, symbol: market.symbol }, undefined, () =>
-            run(c) ?? Promise.reject(new Error(`${slot.id} has no ${method}`)), mapError)
+          const raw = yield* call(
+            { exchange: slot.id, method, symbol: market.symbol },
+            undefined,
+            () => run(c) ?? Promise.reject(new Error(`${slot.id} has no ${method}`)),
+            mapError
+          )
           return yield* decode(slot.id, raw)
         })
         return { next, reset } satisfies Watcher<A>

@@ -112,7 +112,8 @@ export const exchangeOptions = (id: string): Readonly<Record<string, unknown>> =
   id === "bybit" ? { ...SPOT_MARKETS, defaultType: "spot" } : id === "binance" || id === "okx" ? SPOT_MARKETS : {}
 
 /** binance's default ticker stream (miniTicker) carries neither bid nor ask; its full `ticker` stream does. */
-export const watchTickerParams = (id: string): Record<string, unknown> => (id.startsWith("binance") ? { name: "ticker" } : {})
+export const watchTickerParams = (id: string): Record<string, unknown> =>
+  id.startsWith("binance") ? { name: "ticker" } : {}
 
 /**
  * Subclass whose errors carry `httpStatus` and `retryAfterMs` from the very response that caused them. ccxt only
