@@ -185,6 +185,7 @@ describe("ExchangeLive with injected clients", () => {
             {
               id: "coinbaseexchange",
               timeoutMs: 2500,
+              throttle: true,
               apiBase: Option.some("http://127.0.0.1:9000/cbx"),
               wsBase: Option.none()
             }
