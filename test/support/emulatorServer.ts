@@ -1,6 +1,6 @@
 import { HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Logger, LogLevel } from "effect"
 import { AppConfig } from "../../src/AppConfig.js"
 import { MemoryKvCacheLive } from "../../src/Cache/Memory.js"
 import { ResponseCacheLive } from "../../src/Cache/ResponseCacheLive.js"
@@ -42,7 +42,9 @@ export const EmulatorTestServer = (env: Record<string, string> = {}, options: Em
         Layer.provide(MemoryKvCacheLive({ maxEntries: 10_000 })),
         Layer.provide(ExchangeLive),
         Layer.provideMerge(AppConfig.fromRecord(emulatorEnv(emulator, env))),
-        Layer.provideMerge(NodeHttpServer.layerTest)
+        Layer.provideMerge(NodeHttpServer.layerTest),
+        // one request log line per request would drown the test output
+        Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
       )
     )
   ).pipe(Layer.provideMerge(EmulatorLive(options)))
