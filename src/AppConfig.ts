@@ -108,6 +108,16 @@ const logLevel = Config.string("LOG_LEVEL").pipe(
   })
 )
 
+const requestsPerSecond = (name: string) =>
+  Config.option(
+    Config.number(name).pipe(
+      Config.validate({
+        message: `${name} must be a number of requests per second > 0`,
+        validation: (n) => Number.isFinite(n) && n > 0
+      })
+    )
+  )
+
 export interface ExchangeOverride {
   readonly apiBase: Option.Option<string>
   readonly wsBase: Option.Option<string>
@@ -134,12 +144,14 @@ const exchangeList = Config.string("ENABLED_EXCHANGES").pipe(
 export const appConfig = Effect.gen(function* () {
   const enabledExchanges = yield* exchangeList
   const overrides: Record<string, ExchangeOverride> = {}
+  const rateLimits: Record<string, Option.Option<number>> = {}
   for (const id of enabledExchanges) {
     const key = id.toUpperCase()
     overrides[id] = {
       apiBase: yield* baseUrl(`EXCHANGE_API_BASE_${key}`),
       wsBase: yield* baseUrl(`EXCHANGE_WS_BASE_${key}`)
     }
+    rateLimits[id] = yield* requestsPerSecond(`EXCHANGE_RATE_LIMIT_${key}`)
   }
   const cmcKey = yield* Config.option(Config.redacted("CMC_API_KEY"))
   const apiKeys = yield* Config.redacted("API_KEYS").pipe(Config.withDefault(Redacted.make("")))
@@ -216,7 +228,16 @@ export const appConfig = Effect.gen(function* () {
         message: "BACKOFF_MULTIPLIER must be a number >= 1",
         validation: (n) => Number.isFinite(n) && n >= 1
       })
-    )
+    ),
+    /** Outbound budget per exchange in requests per second; none = derived from ccxt's rateLimit. */
+    exchangeRateLimits: rateLimits as Readonly<Record<string, Option.Option<number>>>,
+    staleIfError: yield* seconds("STALE_IF_ERROR", 300),
+    circuitFailureThreshold: yield* Config.integer("CIRCUIT_FAILURE_THRESHOLD").pipe(
+      Config.withDefault(5),
+      Config.validate({ message: "CIRCUIT_FAILURE_THRESHOLD must be an integer >= 0", validation: (n) => n >= 0 })
+    ),
+    circuitCooldown: yield* seconds("CIRCUIT_COOLDOWN", 30, 0.001),
+    cmcCacheTtl: yield* seconds("CMC_CACHE_TTL", 60)
   } as const
 })
 

@@ -1,20 +1,73 @@
 import { HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Layer } from "effect"
-import { createServer } from "node:http"
+import { type Duration, Effect, Layer, Schedule } from "effect"
+import { createServer, type Server } from "node:http"
 import { AppConfig } from "./AppConfig.js"
 import { KvCacheLive } from "./Cache/Live.js"
 import { ResponseCacheLive } from "./Cache/ResponseCacheLive.js"
 import { ExchangeLive } from "./Exchange/Live.js"
 import { AppRoutes } from "./Http.js"
+import { StreamHubLive } from "./Streams/Http.js"
+import { StreamHub } from "./Streams/StreamHub.js"
 
 /** The service graph behind the routes: Exchange and the caches, all reading AppConfig. */
 export const ServicesLive = Layer.mergeAll(ExchangeLive, ResponseCacheLive.pipe(Layer.provideMerge(KvCacheLive)))
 
+/**
+ * A Node HTTP server on `port`/`host` that shuts down gracefully. Released before the services it serves: it stops
+ * accepting connections, ends the live streams (SSE gets a closing notice, WebSockets close with 1001; the platform
+ * already interrupts WebSocket handlers when the router stops), lets in-flight requests finish for up to
+ * `drainTimeout` while their services still run, then cuts whatever is left. Node's close() alone would wait for
+ * keep-alive and streaming connections indefinitely.
+ */
+export const NodeServerLive = (options: {
+  readonly port: number
+  readonly host: string
+  readonly drainTimeout: Duration.Duration
+}) => {
+  let server: Server | undefined
+  let inFlight = 0
+  const create = () => {
+    server = createServer()
+    server.on("request", (_request, response) => {
+      inFlight += 1
+      response.once("close", () => {
+        inFlight -= 1
+      })
+    })
+    return server
+  }
+  const idle = Effect.suspend(() => (inFlight === 0 ? Effect.void : Effect.fail("busy"))).pipe(
+    Effect.retry(Schedule.spaced("20 millis"))
+  )
+  const drain = Layer.scopedDiscard(
+    Effect.gen(function* () {
+      const hub = yield* StreamHub
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function* () {
+          const current = server
+          if (current === undefined) return
+          current.close()
+          current.closeIdleConnections()
+          yield* hub.shutdown
+          if (inFlight > 0) yield* Effect.logInfo("draining in-flight requests", { requests: inFlight })
+          yield* idle.pipe(Effect.timeout(options.drainTimeout), Effect.ignore)
+          current.closeAllConnections()
+        })
+      )
+    })
+  )
+  // built after the server, so released (draining) before its own close
+  return Layer.provideMerge(drain, NodeHttpServer.layer(create, { port: options.port, host: options.host }))
+}
+
 /** The HTTP server on HOST:PORT with every route and service. */
 export const ServerLive = (config: AppConfig) =>
   HttpLayerRouter.serve(AppRoutes, { disableLogger: true, disableListenLog: true }).pipe(
+    // built after the services, so that on shutdown requests drain while the services still run
+    Layer.provide(NodeServerLive({ port: config.port, host: config.host, drainTimeout: config.shutdownTimeout })),
+    // the same layer StreamRoutes uses, hence the same hub: the server ends its streams on shutdown
+    Layer.provide(StreamHubLive),
     Layer.provide(ServicesLive),
-    Layer.provide(Layer.succeed(AppConfig, config)),
-    Layer.provide(NodeHttpServer.layer(createServer, { port: config.port, host: config.host }))
+    Layer.provide(Layer.succeed(AppConfig, config))
   )

@@ -10,14 +10,26 @@ export interface CachedResponse {
   readonly state: "HIT" | "MISS" | "STALE"
 }
 
+export interface FetchOptions<E> {
+  /**
+   * Stale-if-error: keep the entry this long past its TTL, and when `fetch` fails with an error `serveStale` accepts,
+   * answer with it ("STALE", true Age) instead of the error. Defaults to the cache's `staleFor` (0: off).
+   */
+  readonly staleIfError?: Duration.Duration
+  /** Which failures may be answered with a stale entry; every failure when omitted. */
+  readonly serveStale?: (error: E) => boolean
+}
+
 /**
- * Get-or-fetch over KvCache with in-flight coalescing: concurrent misses of one key run `fetch` once.
+ * Get-or-fetch over KvCache with in-flight coalescing: concurrent misses of one key run `fetch` once. Failures are
+ * never stored.
  */
 export interface ResponseCacheService {
   readonly getOrFetch: <E>(
     key: string,
     ttl: Duration.Duration,
-    fetch: Effect.Effect<string, E>
+    fetch: Effect.Effect<string, E>,
+    options?: FetchOptions<E>
   ) => Effect.Effect<CachedResponse, E>
 }
 

@@ -1,11 +1,16 @@
-import { Clock, Deferred, Duration, Effect, Fiber, Layer, Option, type Scope } from "effect"
+import { Clock, Deferred, Duration, Effect, Either, Fiber, Layer, Metric, Option, type Scope } from "effect"
+import { cacheEvents } from "../Metrics.js"
 import { KvCache } from "./KvCache.js"
-import { ResponseCache, type CachedResponse, type ResponseCacheService } from "./ResponseCache.js"
+import { ResponseCache, type CachedResponse, type FetchOptions, type ResponseCacheService } from "./ResponseCache.js"
+
+const hits = Metric.tagged(cacheEvents, "result", "hit")
+const misses = Metric.tagged(cacheEvents, "result", "miss")
+const stales = Metric.tagged(cacheEvents, "result", "stale")
 
 export interface ResponseCacheOptions {
   /**
-   * Keep entries this long past their TTL (physical TTL = ttl + staleFor). Expired-but-kept entries are treated as
-   * misses for now; they are the seam for serving "STALE" when a fetch fails (stale-if-error). Default 0.
+   * Default stale-if-error window: entries are kept this long past their TTL (physical TTL = ttl + window) and served
+   * as "STALE" when a fetch fails. Callers override it per call (FetchOptions.staleIfError). Default 0 (off).
    */
   readonly staleFor?: Duration.DurationInput
 }
@@ -41,32 +46,55 @@ export const makeResponseCache = (
     const staleForMs = Duration.toMillis(options.staleFor ?? Duration.zero)
     const flights = new Map<string, Flight>()
 
-    const lookup = (key: string, ttlMs: number) =>
+    /** The stored entry of `key` with its age, fresh or not. */
+    const lookup = (key: string) =>
       Effect.gen(function* () {
         const raw = yield* kv.get(key)
-        if (Option.isNone(raw)) return Option.none<CachedResponse>()
+        if (Option.isNone(raw)) return Option.none<Stored>()
         const stored = decodeStored(raw.value)
         if (Option.isNone(stored)) {
           yield* Effect.logDebug("undecodable response cache entry treated as a miss").pipe(
             Effect.annotateLogs({ component: "cache", key })
           )
-          return Option.none<CachedResponse>()
         }
-        const { storedAt, body } = stored.value
-        const ageMs = Math.max(0, (yield* Clock.currentTimeMillis) - storedAt)
-        if (ageMs >= ttlMs) return Option.none<CachedResponse>()
-        return Option.some<CachedResponse>({ body, storedAt, age: Math.floor(ageMs / 1000), state: "HIT" })
+        return stored
       })
 
-    const load = <E>(key: string, ttlMs: number, fetch: Effect.Effect<string, E>) =>
+    const served = (stored: Stored, now: number, state: "HIT" | "STALE"): CachedResponse => {
+      const ageMs = Math.max(0, now - stored.storedAt)
+      return { body: stored.body, storedAt: stored.storedAt, age: Math.floor(ageMs / 1000), state }
+    }
+
+    const load = <E>(key: string, ttlMs: number, fetch: Effect.Effect<string, E>, options: FetchOptions<E>) =>
       Effect.gen(function* () {
-        if (ttlMs > 0) {
-          const hit = yield* lookup(key, ttlMs)
-          if (Option.isSome(hit)) return hit.value
+        const staleMs =
+          options.staleIfError === undefined ? staleForMs : Math.max(0, Duration.toMillis(options.staleIfError))
+        const previous = ttlMs > 0 ? yield* lookup(key) : Option.none<Stored>()
+        if (Option.isSome(previous)) {
+          const now = yield* Clock.currentTimeMillis
+          if (now - previous.value.storedAt < ttlMs) {
+            yield* Metric.increment(hits)
+            return served(previous.value, now, "HIT")
+          }
         }
-        const body = yield* fetch
+        yield* Metric.increment(misses)
+        const fetched = yield* Effect.either(fetch)
+        if (Either.isLeft(fetched)) {
+          const now = yield* Clock.currentTimeMillis
+          const usable = Option.filter(
+            previous,
+            (stored) => now - stored.storedAt < ttlMs + staleMs && (options.serveStale?.(fetched.left) ?? true)
+          )
+          if (Option.isNone(usable)) return yield* Effect.fail(fetched.left)
+          yield* Metric.increment(stales)
+          yield* Effect.logInfo("upstream failed; serving the previous response (stale-if-error)").pipe(
+            Effect.annotateLogs({ component: "cache", key, ageMs: now - usable.value.storedAt })
+          )
+          return served(usable.value, now, "STALE")
+        }
+        const body = fetched.right
         const storedAt = yield* Clock.currentTimeMillis
-        if (ttlMs > 0) yield* kv.set(key, encodeStored(storedAt, body), Duration.millis(ttlMs + staleForMs))
+        if (ttlMs > 0) yield* kv.set(key, encodeStored(storedAt, body), Duration.millis(ttlMs + staleMs))
         return { body, storedAt, age: 0, state: "MISS" } satisfies CachedResponse
       })
 
@@ -85,7 +113,12 @@ export const makeResponseCache = (
         return Fiber.interruptFork(flight.fiber)
       })
 
-    const getOrFetch = <E>(key: string, ttl: Duration.Duration, fetch: Effect.Effect<string, E>) =>
+    const getOrFetch = <E>(
+      key: string,
+      ttl: Duration.Duration,
+      fetch: Effect.Effect<string, E>,
+      options: FetchOptions<E> = {}
+    ) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
           const candidate: Flight = {
@@ -99,7 +132,9 @@ export const makeResponseCache = (
             flights.set(key, flight)
             flight.waiters += 1
             // Detached from the caller so an interrupted first caller does not fail the others waiting on it.
-            flight.fiber = yield* Effect.interruptible(load(key, Math.max(0, Duration.toMillis(ttl)), fetch)).pipe(
+            flight.fiber = yield* Effect.interruptible(
+              load(key, Math.max(0, Duration.toMillis(ttl)), fetch, options)
+            ).pipe(
               Effect.onExit((exit) => Effect.zipRight(settle(key, candidate), Deferred.done(candidate.result, exit))),
               Effect.exit,
               Effect.forkIn(scope)

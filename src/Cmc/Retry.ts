@@ -1,36 +1,21 @@
-import { Duration, Option, Schedule } from "effect"
+import { Option, type Schedule } from "effect"
+import { type RetrySettings, retryPolicy } from "../Resilience/Retry.js"
 import { type CmcError, isRetryable } from "./Errors.js"
 
 /** The retry knobs of AppConfig (AppConfigShape satisfies this). */
-export interface CmcRetrySettings {
-  readonly maxRetries: number
-  readonly initialBackoff: Duration.DurationInput
-  readonly maxBackoff: Duration.DurationInput
-  readonly backoffMultiplier: number
-}
+export type CmcRetrySettings = RetrySettings
 
 /**
- * Retries CmcRateLimited, CmcUnavailable and CmcTimeout, at most `maxRetries` times. The n-th wait is
- * initialBackoff × multiplier^(n-1), jittered ×[0.8, 1.2] and capped at maxBackoff; after a 429 it is at least
- * Retry-After. A 429 asking for a longer wait than maxBackoff is not retried: sitting on a request for a daily or
- * monthly quota reset helps nobody, so the caller gets CmcRateLimited with `retryAfterMs` at once.
+ * Retries CmcRateLimited, CmcUnavailable and CmcTimeout with the shared upstream policy (src/Resilience/Retry.ts): at
+ * most `maxRetries` times, exponential from initialBackoff, jittered, capped at maxBackoff, at least Retry-After after a
+ * 429. A 429 asking for a longer wait than maxBackoff is not retried: sitting on a request for a daily or monthly quota
+ * reset helps nobody, so the caller gets CmcRateLimited with `retryAfterMs` at once.
  */
-export const cmcRetryPolicy = (settings: CmcRetrySettings): Schedule.Schedule<unknown, CmcError> => {
-  const cap = Duration.decode(settings.maxBackoff)
-  const capMs = Duration.toMillis(cap)
-  return Schedule.exponential(settings.initialBackoff, settings.backoffMultiplier).pipe(
-    Schedule.jittered,
-    Schedule.modifyDelay((_, delay) => Duration.min(delay, cap)),
-    Schedule.intersect(Schedule.recurs(settings.maxRetries)),
-    Schedule.intersect(Schedule.identity<CmcError>()),
-    Schedule.whileInput(
-      (error: CmcError) => isRetryable(error) && !(error._tag === "CmcRateLimited" && error.retryAfterMs > capMs)
-    ),
-    Schedule.modifyDelay(([, error], delay) =>
-      error._tag === "CmcRateLimited" ? Duration.max(delay, Duration.millis(error.retryAfterMs)) : delay
-    )
-  )
-}
+export const cmcRetryPolicy = (settings: CmcRetrySettings): Schedule.Schedule<unknown, CmcError> =>
+  retryPolicy(settings, (error: CmcError) => ({
+    retryable: isRetryable(error),
+    retryAfterMs: error._tag === "CmcRateLimited" ? error.retryAfterMs : undefined
+  }))
 
 /** Retry-After as milliseconds from `nowMs`: delta-seconds or an HTTP-date (a past date means 0). */
 export const parseRetryAfter = (value: string | undefined, nowMs: number): Option.Option<number> => {

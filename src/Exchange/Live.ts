@@ -16,6 +16,7 @@ import {
   type CcxtClient,
   createCcxtClient,
   type CreateClient,
+  watchOrderBookLimit,
   watchTickerParams
 } from "./ccxtClient.js"
 import {
@@ -493,7 +494,7 @@ const make = (options: ExchangeLiveOptions) =>
       makeWatcher(
         market,
         "orderbook",
-        (c) => c.watchOrderBook?.(market.symbol, depth),
+        (c) => c.watchOrderBook?.(market.symbol, watchOrderBookLimit(c.id, depth)),
         (id, raw) => decodeOrderBook(id, market.symbol, depth, raw)
       )
     )

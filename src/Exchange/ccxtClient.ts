@@ -111,6 +111,14 @@ const SPOT_MARKETS = { fetchMarkets: { types: ["spot"] } }
 export const exchangeOptions = (id: string): Readonly<Record<string, unknown>> =>
   id === "bybit" ? { ...SPOT_MARKETS, defaultType: "spot" } : id === "binance" || id === "okx" ? SPOT_MARKETS : {}
 
+/**
+ * The `limit` to hand watchOrderBook for books of `depth` levels. binance keeps a local book from a REST snapshot
+ * `limit` deep plus diffs: a shallow snapshot leaves holes once the price moves past it, so it keeps ccxt's deep
+ * default. Elsewhere the limit picks the depth of the exchange's own book feed.
+ */
+export const watchOrderBookLimit = (id: string, depth: number): number | undefined =>
+  id.startsWith("binance") ? undefined : depth
+
 /** binance's default ticker stream (miniTicker) carries neither bid nor ask; its full `ticker` stream does. */
 export const watchTickerParams = (id: string): Record<string, unknown> =>
   id.startsWith("binance") ? { name: "ticker" } : {}

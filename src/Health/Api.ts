@@ -1,11 +1,28 @@
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
 
+export class CircuitHealth extends Schema.Class<CircuitHealth>("CircuitHealth")({
+  state: Schema.Literal("closed", "open", "half-open").annotations({
+    description: "closed: requests go out; open: none do (banned or failing); half-open: one probe request decides"
+  }),
+  reason: Schema.NullOr(Schema.Literal("banned", "failing")).annotations({
+    description: "banned: the exchange answered 418 and bans this server; failing: too many consecutive failures"
+  }),
+  retryAfter: Schema.NullOr(Schema.Number).annotations({ description: "Seconds until an open circuit half-opens" }),
+  consecutiveFailures: Schema.Number,
+  rateLimitedFor: Schema.NullOr(Schema.Number).annotations({
+    description: "Seconds left of the pause the exchange asked for with a 429"
+  })
+}) {}
+
 export class ExchangeHealth extends Schema.Class<ExchangeHealth>("ExchangeHealth")({
   status: Schema.Literal("idle", "ready", "error"),
   marketsLoadedAt: Schema.NullOr(Schema.Number),
   markets: Schema.Number,
-  lastError: Schema.NullOr(Schema.String)
+  lastError: Schema.NullOr(Schema.String),
+  circuit: Schema.optional(CircuitHealth).annotations({
+    description: "Circuit breaker of this exchange (present when the resilience layer is installed)"
+  })
 }) {}
 
 export class Health extends Schema.Class<Health>("Health")({

@@ -1,25 +1,41 @@
 import { HttpApiBuilder } from "@effect/platform"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { Api } from "../Api.js"
 import { KvCache } from "../Cache/KvCache.js"
 import { Exchange } from "../Exchange/Exchange.js"
 import { VERSION } from "../Version.js"
-import { ExchangeHealth, Health } from "./Api.js"
+import type { CircuitSnapshot } from "../Resilience/Circuit.js"
+import { ExchangeResilience } from "../Resilience/ResilientExchange.js"
+import { CircuitHealth, ExchangeHealth, Health } from "./Api.js"
 
 export const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) =>
   Effect.gen(function* () {
     const exchange = yield* Exchange
     const cache = yield* KvCache
+    const resilience = yield* Effect.serviceOption(ExchangeResilience)
+    const noCircuits = Effect.succeed<Readonly<Record<string, CircuitSnapshot>>>({})
     return handlers.handle("health", () =>
       Effect.gen(function* () {
-        const [cacheStatus, exchanges] = yield* Effect.all([cache.status, exchange.status])
+        const [cacheStatus, exchanges, circuits] = yield* Effect.all([
+          cache.status,
+          exchange.status,
+          Option.match(resilience, { onNone: () => noCircuits, onSome: (r) => r.circuits })
+        ])
         return new Health({
           status: "ok",
           uptime: Math.round(process.uptime() * 1000) / 1000,
           version: VERSION,
           dependencies: {
             redis: { status: cacheStatus.redis, cache: cacheStatus.backend },
-            exchanges: Object.fromEntries(Object.entries(exchanges).map(([id, s]) => [id, new ExchangeHealth(s)]))
+            exchanges: Object.fromEntries(
+              Object.entries(exchanges).map(([id, s]) => {
+                const circuit = circuits[id]
+                return [
+                  id,
+                  new ExchangeHealth(circuit === undefined ? s : { ...s, circuit: new CircuitHealth(circuit) })
+                ]
+              })
+            )
           }
         })
       })

@@ -21,7 +21,11 @@ export const errorResponse = (error: ApiError): HttpServerResponse.HttpServerRes
   })
 }
 
-/** A cached market response: the stored body as is, plus Cache-Control, Age and X-Cache. */
+/**
+ * A cached market response: the stored body as is, plus Cache-Control, Age (seconds since it was fetched upstream)
+ * and X-Cache (HIT, MISS, or STALE when the upstream failed and an older answer is served instead). A stale answer
+ * gets max-age=0 so that no cache downstream keeps it as fresh.
+ */
 export const cachedResponse = (
   cached: CachedResponse,
   ttl: Duration.Duration
@@ -30,7 +34,10 @@ export const cachedResponse = (
   return HttpServerResponse.text(cached.body, {
     contentType: "application/json",
     headers: {
-      "cache-control": `public, max-age=${Math.max(0, ttlSeconds - cached.age)}`,
+      "cache-control":
+        cached.state === "STALE"
+          ? "public, max-age=0, must-revalidate"
+          : `public, max-age=${Math.max(0, ttlSeconds - cached.age)}`,
       age: String(cached.age),
       "x-cache": cached.state
     }

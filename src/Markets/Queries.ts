@@ -1,9 +1,17 @@
 import { type Duration, Effect, Option, Schema } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { type CachedResponse, ResponseCache } from "../Cache/ResponseCache.js"
+import { Cmc, type CmcService } from "../Cmc/Cmc.js"
 import type { ApiError } from "../Domain/Errors.js"
 import { ExchangeList, MarketList, Ohlcv, OrderBook, Ticker, Tickers, Trades } from "../Domain/Market.js"
 import { Exchange } from "../Exchange/Exchange.js"
+import {
+  fallbackConvert,
+  isUpstreamFailure,
+  observeCmc,
+  splitSymbol,
+  tickerFromCmc
+} from "../Resilience/CmcFallback.js"
 
 /** A market answer as the cache holds it: the encoded body, its freshness, and the value decoded on demand. */
 export interface Cached<A> {
@@ -16,6 +24,11 @@ export interface Cached<A> {
 export interface MarketParams {
   readonly exchange: string
   readonly symbol: string
+}
+
+export interface TickerQueryParams extends MarketParams {
+  /** Currency of a CoinMarketCap fallback answer; exchange answers are always in the symbol's quote currency. */
+  readonly convert?: string | undefined
 }
 
 export interface OhlcvQueryParams extends MarketParams {
@@ -40,18 +53,27 @@ export interface MarketsQueryParams {
 /**
  * Market data through the response cache, keyed so that every interface asking the same question (REST, MCP)
  * shares one cache entry and one upstream call.
+ *
+ * When the upstream fails (after the retries of the Exchange layer) a previous answer younger than TTL +
+ * STALE_IF_ERROR is served as STALE. For a single ticker with no such answer, CoinMarketCap answers instead when a Cmc
+ * service is provided and CMC_API_KEY is set: stale exchange data first (it is the venue the client asked about, and
+ * costs no CMC credit), CoinMarketCap second, the exchange's error last. Errors about the question itself (unknown
+ * symbol or exchange, bad parameter, unsupported method) are returned as they are.
  */
 export const makeMarketQueries = Effect.gen(function* () {
   const exchange = yield* Exchange
   const cache = yield* ResponseCache
   const config = yield* AppConfig
+  // optional so that servers without CoinMarketCap (tests, the MCP stdio server) need not provide it
+  const cmc = Option.filter(yield* Effect.serviceOption(Cmc), (service) => service.configured)
 
-  const cached = <A, I>(
+  const cached = <A, I, E>(
     schema: Schema.Schema<A, I>,
     key: string,
     ttl: Duration.Duration,
-    fetch: Effect.Effect<A, ApiError>
-  ): Effect.Effect<Cached<A>, ApiError> => {
+    fetch: Effect.Effect<A, E>,
+    serveStale: (error: E) => boolean
+  ): Effect.Effect<Cached<A>, E> => {
     const encode = Schema.encode(schema)
     const decode = Schema.decode(Schema.parseJson(schema))
     return cache
@@ -61,21 +83,74 @@ export const makeMarketQueries = Effect.gen(function* () {
         fetch.pipe(
           Effect.flatMap((value) => Effect.orDie(encode(value))),
           Effect.map((encoded) => JSON.stringify(encoded))
-        )
+        ),
+        { staleIfError: config.staleIfError, serveStale }
       )
       .pipe(Effect.map((response) => ({ response, ttl, value: Effect.orDie(decode(response.body)) })))
   }
 
-  const ticker = (params: MarketParams) =>
-    Effect.flatMap(exchange.resolve(params.exchange, params.symbol), (market) =>
-      cached(Ticker, `v1:ticker:${market.exchange}:${market.symbol}`, config.tickerCacheTtl, exchange.ticker(market))
+  const fromUpstream = <A, I>(
+    schema: Schema.Schema<A, I>,
+    key: string,
+    ttl: Duration.Duration,
+    fetch: Effect.Effect<A, ApiError>
+  ) => cached(schema, key, ttl, fetch, isUpstreamFailure)
+
+  const fromCoinMarketCap = (service: CmcService, params: TickerQueryParams, failure: ApiError) =>
+    Option.match(splitSymbol(params.symbol), {
+      onNone: () => Effect.fail(failure),
+      onSome: (pair) => {
+        const convert = fallbackConvert(pair, params.convert)
+        const quote = observeCmc(service.quote(pair.base, convert)).pipe(
+          Effect.flatMap((q) =>
+            Option.match(tickerFromCmc(q), {
+              onNone: () => Effect.fail(`CoinMarketCap has no ${convert} price for ${pair.base}`),
+              onSome: Effect.succeed
+            })
+          )
+        )
+        return cached(
+          Ticker,
+          `v1:ticker:coinmarketcap:${pair.base}:${convert}`,
+          config.cmcCacheTtl,
+          quote,
+          () => true
+        ).pipe(
+          Effect.tap(() =>
+            Effect.logInfo(`${params.exchange} failed; ticker answered from CoinMarketCap`, failure.message)
+          ),
+          Effect.catchAll((cmcError) =>
+            Effect.logWarning(
+              `${params.exchange} failed and the CoinMarketCap fallback failed too`,
+              typeof cmcError === "string" ? cmcError : cmcError.message
+            ).pipe(Effect.zipRight(Effect.fail(failure)))
+          ),
+          Effect.annotateLogs({ component: "markets", symbol: params.symbol, convert })
+        )
+      }
+    })
+
+  const ticker = (params: TickerQueryParams): Effect.Effect<Cached<Ticker>, ApiError> => {
+    const fromExchange = Effect.flatMap(exchange.resolve(params.exchange, params.symbol), (market) =>
+      fromUpstream(
+        Ticker,
+        `v1:ticker:${market.exchange}:${market.symbol}`,
+        config.tickerCacheTtl,
+        exchange.ticker(market)
+      )
     )
+    return Option.match(cmc, {
+      onNone: () => fromExchange,
+      onSome: (service) =>
+        fromExchange.pipe(Effect.catchIf(isUpstreamFailure, (failure) => fromCoinMarketCap(service, params, failure)))
+    })
+  }
 
   const ohlcv = (params: OhlcvQueryParams) =>
     Effect.flatMap(exchange.resolve(params.exchange, params.symbol), (market) => {
       const since = Option.fromNullable(params.since)
       const key = `v1:ohlcv:${market.exchange}:${market.symbol}:${params.interval}:${params.since ?? "latest"}:${params.limit}`
-      return cached(
+      return fromUpstream(
         Ohlcv,
         key,
         config.ohlcvCacheTtl,
@@ -85,7 +160,7 @@ export const makeMarketQueries = Effect.gen(function* () {
 
   const orderBook = (params: DepthParams) =>
     Effect.flatMap(exchange.resolve(params.exchange, params.symbol), (market) =>
-      cached(
+      fromUpstream(
         OrderBook,
         `v1:orderbook:${market.exchange}:${market.symbol}:${params.limit}`,
         config.orderbookCacheTtl,
@@ -95,7 +170,7 @@ export const makeMarketQueries = Effect.gen(function* () {
 
   const trades = (params: DepthParams) =>
     Effect.flatMap(exchange.resolve(params.exchange, params.symbol), (market) =>
-      cached(
+      fromUpstream(
         Trades,
         `v1:trades:${market.exchange}:${market.symbol}:${params.limit}`,
         config.tradesCacheTtl,
@@ -105,7 +180,7 @@ export const makeMarketQueries = Effect.gen(function* () {
 
   const tickers = (params: { readonly exchange: string; readonly symbols: ReadonlyArray<string> }) =>
     Effect.flatMap(exchange.resolveExchange(params.exchange), (id) =>
-      cached(
+      fromUpstream(
         Tickers,
         `v1:tickers:${id}:${params.symbols.map((s) => s.toUpperCase()).join(",")}`,
         config.tickerCacheTtl,
@@ -119,7 +194,7 @@ export const makeMarketQueries = Effect.gen(function* () {
       const base = params.base?.toUpperCase()
       const quote = params.quote?.toUpperCase()
       const key = `v1:markets:${id}:${q ?? ""}:${base ?? ""}:${quote ?? ""}:${params.offset}:${params.limit}`
-      return cached(
+      return fromUpstream(
         MarketList,
         key,
         config.marketsCacheTtl,
@@ -143,7 +218,7 @@ export const makeMarketQueries = Effect.gen(function* () {
       )
     })
 
-  const exchanges = cached(
+  const exchanges = fromUpstream(
     ExchangeList,
     `v1:exchanges:${exchange.enabled.join(",")}`,
     config.marketsCacheTtl,

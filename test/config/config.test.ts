@@ -26,6 +26,16 @@ describe("AppConfig", () => {
       expect(Duration.toMillis(config.ohlcvCacheTtl)).toBe(300_000)
       expect(config.tickerDeltaThreshold).toBe(0.001)
       expect(Duration.toMillis(config.streamHeartbeatInterval)).toBe(30_000)
+      expect(Duration.toMillis(config.streamIdleGrace)).toBe(5000)
+      expect(Duration.toMillis(config.streamPollInterval)).toBe(2000)
+      expect(Duration.toMillis(config.streamStallTimeout)).toBe(30_000)
+      expect(config.streamBufferSize).toBe(256)
+      expect(config.streamMaxBufferedBytes).toBe(1_048_576)
+      expect(config.wsMaxSubscriptions).toBe(50)
+      expect(config.wsMaxMessageBytes).toBe(4096)
+      expect(config.wsMaxMessagesPerSecond).toBe(20)
+      expect(Duration.toMillis(config.wsPingInterval)).toBe(20_000)
+      expect(Duration.toMillis(config.shutdownTimeout)).toBe(10_000)
       expect(config.apiKeys).toEqual([])
       expect(config.trustProxy).toBe(false)
       expect(config.rateLimitEnabled).toBe(true)
@@ -36,6 +46,37 @@ describe("AppConfig", () => {
       expect(Duration.toMillis(config.maxBackoff)).toBe(60_000)
       expect(config.backoffMultiplier).toBe(2)
       expect(config.exchangeOverrides.binance).toEqual({ apiBase: Option.none(), wsBase: Option.none() })
+      expect(config.exchangeRateLimits).toEqual({
+        binance: Option.none(),
+        kraken: Option.none(),
+        coinbase: Option.none()
+      })
+      expect(Duration.toMillis(config.staleIfError)).toBe(300_000)
+      expect(config.circuitFailureThreshold).toBe(5)
+      expect(Duration.toMillis(config.circuitCooldown)).toBe(30_000)
+      expect(Duration.toMillis(config.cmcCacheTtl)).toBe(60_000)
+    })
+  )
+
+  it.effect("resilience settings: stale window, circuit, CoinMarketCap cache and per-exchange budgets", () =>
+    Effect.gen(function* () {
+      const config = yield* Effect.provide(
+        AppConfig,
+        AppConfig.fromRecord({
+          ENABLED_EXCHANGES: "binance,coinbasepro",
+          EXCHANGE_RATE_LIMIT_BINANCE: "12.5",
+          EXCHANGE_RATE_LIMIT_COINBASEPRO: "0.5",
+          STALE_IF_ERROR: "0",
+          CIRCUIT_FAILURE_THRESHOLD: "0",
+          CIRCUIT_COOLDOWN: "2.5",
+          CMC_CACHE_TTL: "90"
+        })
+      )
+      expect(config.exchangeRateLimits).toEqual({ binance: Option.some(12.5), coinbasepro: Option.some(0.5) })
+      expect(Duration.toMillis(config.staleIfError)).toBe(0)
+      expect(config.circuitFailureThreshold).toBe(0)
+      expect(Duration.toMillis(config.circuitCooldown)).toBe(2500)
+      expect(Duration.toMillis(config.cmcCacheTtl)).toBe(90_000)
     })
   )
 
@@ -103,7 +144,15 @@ describe("AppConfig", () => {
     ["EXCHANGE_API_BASE_BINANCE", "not a url"],
     ["APP_ENV", "staging"],
     ["LOG_LEVEL", "loud"],
-    ["MCP_ALLOWED_ORIGINS", "https://ok.example,not a host"]
+    ["MCP_ALLOWED_ORIGINS", "https://ok.example,not a host"],
+    ["STREAM_STALL_TIMEOUT", "0"],
+    ["STREAM_BUFFER_SIZE", "0"],
+    ["WS_MAX_SUBSCRIPTIONS", "many"],
+    ["STALE_IF_ERROR", "-5"],
+    ["CIRCUIT_FAILURE_THRESHOLD", "-1"],
+    ["CIRCUIT_COOLDOWN", "0"],
+    ["EXCHANGE_RATE_LIMIT_BINANCE", "0"],
+    ["EXCHANGE_RATE_LIMIT_KRAKEN", "fast"]
   ]
   it.effect.each(invalid)("rejects %s=%s", ([name, value]) =>
     Effect.gen(function* () {

@@ -1,0 +1,63 @@
+import { HttpLayerRouter, HttpServer } from "@effect/platform"
+import { Duration, Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
+import { AppConfig } from "../../src/AppConfig.js"
+import { MemoryKvCacheLive } from "../../src/Cache/Memory.js"
+import { ResponseCacheLive } from "../../src/Cache/ResponseCacheLive.js"
+import type { Exchange } from "../../src/Exchange/Exchange.js"
+import { ExchangeLive } from "../../src/Exchange/Live.js"
+import { AppRoutes } from "../../src/Http.js"
+import { NodeServerLive } from "../../src/Server.js"
+import { StreamHubLive, StreamRoutes } from "../../src/Streams/Http.js"
+import { type HubStats, StreamHub } from "../../src/Streams/StreamHub.js"
+
+/** Settings that keep the end-to-end tests fast; each test overrides what it exercises. */
+export const FAST_STREAMS: Readonly<Record<string, string>> = {
+  REDIS_ENABLED: "false",
+  RATE_LIMIT_ENABLED: "false",
+  EXCHANGE_TIMEOUT: "3",
+  STREAM_HEARTBEAT_INTERVAL: "0.25",
+  STREAM_IDLE_GRACE: "0.3",
+  STREAM_POLL_INTERVAL: "0.1",
+  STREAM_STALL_TIMEOUT: "2",
+  INITIAL_BACKOFF: "0.05",
+  MAX_BACKOFF: "0.2"
+}
+
+/** The REST and stream routes over a real socket on a free loopback port, as `src/Server.ts` composes them. */
+export const streamServerLayer = (
+  env: Readonly<Record<string, string>>,
+  exchange: Layer.Layer<Exchange, never, AppConfig> = ExchangeLive
+) =>
+  HttpLayerRouter.serve(Layer.mergeAll(AppRoutes, StreamRoutes), { disableLogger: true, disableListenLog: true }).pipe(
+    Layer.provideMerge(NodeServerLive({ port: 0, host: "127.0.0.1", drainTimeout: Duration.seconds(3) })),
+    // the same layer value as inside StreamRoutes, so memoized: this exposes the routes' hub to the tests
+    Layer.provideMerge(StreamHubLive),
+    Layer.provide(ResponseCacheLive),
+    Layer.provideMerge(MemoryKvCacheLive({ maxEntries: 1000 })),
+    Layer.provideMerge(exchange),
+    Layer.provideMerge(AppConfig.fromRecord({ ...FAST_STREAMS, ...env })),
+    Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
+  )
+
+export interface StreamServer {
+  readonly http: string
+  readonly ws: string
+  readonly stats: () => Promise<HubStats>
+  readonly close: () => Promise<void>
+}
+
+export const startStreamServer = async (
+  env: Readonly<Record<string, string>>,
+  exchange?: Layer.Layer<Exchange, never, AppConfig>
+): Promise<StreamServer> => {
+  const runtime = ManagedRuntime.make(streamServerLayer(env, exchange))
+  const port = await runtime.runPromise(
+    Effect.map(HttpServer.HttpServer, (server) => (server.address._tag === "TcpAddress" ? server.address.port : 0))
+  )
+  return {
+    http: `http://127.0.0.1:${port}`,
+    ws: `ws://127.0.0.1:${port}`,
+    stats: () => runtime.runPromise(Effect.flatMap(StreamHub, (hub) => hub.stats)),
+    close: () => runtime.dispose()
+  }
+}
