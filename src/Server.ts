@@ -3,15 +3,25 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { type Duration, Effect, Layer, Schedule } from "effect"
 import { createServer, type Server } from "node:http"
 import { AppConfig } from "./AppConfig.js"
+import { Cmc } from "./Cmc/Cmc.js"
 import { KvCacheLive } from "./Cache/Live.js"
 import { ResponseCacheLive } from "./Cache/ResponseCacheLive.js"
 import { ExchangeLive } from "./Exchange/Live.js"
 import { AppRoutes } from "./Http.js"
+import { installJsonClientErrors } from "./Resilience/ClientErrors.js"
+import { ResilientExchangeLive } from "./Resilience/ResilientExchange.js"
 import { StreamHubLive } from "./Streams/Http.js"
 import { StreamHub } from "./Streams/StreamHub.js"
 
-/** The service graph behind the routes: Exchange and the caches, all reading AppConfig. */
-export const ServicesLive = Layer.mergeAll(ExchangeLive, ResponseCacheLive.pipe(Layer.provideMerge(KvCacheLive)))
+/**
+ * The service graph behind the routes, all reading AppConfig: the Exchange (CCXT behind retries, per-exchange
+ * budgets and circuits), the caches, and CoinMarketCap for the ticker fallback.
+ */
+export const ServicesLive = Layer.mergeAll(
+  ResilientExchangeLive.pipe(Layer.provide(ExchangeLive)),
+  ResponseCacheLive.pipe(Layer.provideMerge(KvCacheLive)),
+  Cmc.Default
+)
 
 /**
  * A Node HTTP server on `port`/`host` that shuts down gracefully. Released before the services it serves: it stops
@@ -28,7 +38,7 @@ export const NodeServerLive = (options: {
   let server: Server | undefined
   let inFlight = 0
   const create = () => {
-    server = createServer()
+    server = installJsonClientErrors(createServer())
     server.on("request", (_request, response) => {
       inFlight += 1
       response.once("close", () => {

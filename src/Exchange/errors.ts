@@ -202,6 +202,16 @@ const classify = (error: unknown, ctx: ErrorContext, symbol: string | undefined)
   if (symbol !== undefined && (is("BadSymbol") || SYMBOL_REJECTION.test(messageOf(error)))) {
     return symbolNotFound(symbol)
   }
+  if (httpStatus !== undefined && httpStatus >= 500) {
+    // binance answers an overload with 503 and a JSON body that ccxt raises as a plain ExchangeError
+    const retryAfter = toSeconds(retryAfterMs, DEFAULT_RETRY_AFTER)
+    return new UpstreamUnavailable({
+      code: "upstream_unavailable",
+      message: `${source} failed${httpSuffix(httpStatus)}; retry in ${retryAfter} s`,
+      source,
+      retryAfter
+    })
+  }
   if (is("AuthenticationError")) {
     return new UpstreamBadResponse({
       message: `${source} refused ${ctx.method} as unauthorized${httpSuffix(httpStatus)}`,

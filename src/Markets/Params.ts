@@ -28,7 +28,7 @@ export const SymbolsParam = withMessage(
 export const ConvertParam = withMessage(
   Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9]{2,10}$/)),
   "convert must be a currency code such as USD",
-  "Quote currency for answers from CoinMarketCap (fallback); exchange answers are in the symbol's quote currency"
+  "Quote currency of answers from the CoinMarketCap fallback (default: the symbol's quote currency, USD for USD stablecoins such as USDT); exchange answers are in the symbol's quote currency"
 )
 
 export const IntervalParam = withMessage(

@@ -14,7 +14,7 @@ export interface Freshness {
 
 export const freshnessOf = (cached: Cached<unknown>): Freshness => ({
   storedAt: cached.response.storedAt,
-  cached: cached.response.state === "HIT"
+  cached: cached.response.state !== "MISS"
 })
 
 /**

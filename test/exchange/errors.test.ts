@@ -163,7 +163,12 @@ describe("mapCcxtError", () => {
     [
       "ExchangeError 503 (binance -1008 overloaded)",
       withMeta(new ccxt.ExchangeError('binance {"code":-1008,"msg":"Server is currently overloaded"}'), 503),
-      { _tag: "UpstreamBadResponse", message: "binance rejected fetchTicker (HTTP 503)" }
+      {
+        _tag: "UpstreamUnavailable",
+        code: "upstream_unavailable",
+        retryAfter: 5,
+        message: "binance failed (HTTP 503); retry in 5 s"
+      }
     ],
     [
       "AuthenticationError",

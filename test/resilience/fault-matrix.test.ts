@@ -51,11 +51,12 @@ const ROWS: ReadonlyArray<Row> = [
     requests: 3
   },
   {
-    title: "503 JSON (binance -1008: ccxt raises a plain ExchangeError)",
+    title: "503 JSON (binance -1008: ccxt raises a plain ExchangeError, retried as a 5xx)",
     fault: { kind: "error-503-json" },
-    status: 502,
-    code: "bad_upstream_response",
-    requests: 1
+    status: 503,
+    code: "upstream_unavailable",
+    retryAfter: "5",
+    requests: 3
   },
   {
     title: "200 truncated JSON",
