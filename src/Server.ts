@@ -8,6 +8,7 @@ import { KvCacheLive } from "./Cache/Live.js"
 import { ResponseCacheLive } from "./Cache/ResponseCacheLive.js"
 import { ExchangeLive } from "./Exchange/Live.js"
 import { AppRoutes } from "./Http.js"
+import { HotCache, HotCacheLive, type HotCacheService } from "./Http/HotCache.js"
 import { installJsonClientErrors } from "./Resilience/ClientErrors.js"
 import { ResilientExchangeLive } from "./Resilience/ResilientExchange.js"
 import { StreamHubLive } from "./Streams/Http.js"
@@ -34,11 +35,13 @@ export const NodeServerLive = (options: {
   readonly port: number
   readonly host: string
   readonly drainTimeout: Duration.Duration
+  readonly hot?: HotCacheService
 }) => {
   let server: Server | undefined
   let inFlight = 0
   const create = () => {
     server = installJsonClientErrors(createServer())
+    if (options.hot !== undefined) options.hot.install(server)
     server.on("request", (_request, response) => {
       inFlight += 1
       response.once("close", () => {
@@ -73,11 +76,16 @@ export const NodeServerLive = (options: {
 
 /** The HTTP server on HOST:PORT with every route and service. */
 export const ServerLive = (config: AppConfig) =>
-  HttpLayerRouter.serve(AppRoutes, { disableLogger: true, disableListenLog: true }).pipe(
-    // built after the services, so that on shutdown requests drain while the services still run
-    Layer.provide(NodeServerLive({ port: config.port, host: config.host, drainTimeout: config.shutdownTimeout })),
-    // the same layer StreamRoutes uses, hence the same hub: the server ends its streams on shutdown
-    Layer.provide(StreamHubLive),
-    Layer.provide(ServicesLive),
-    Layer.provide(Layer.succeed(AppConfig, config))
-  )
+  Layer.unwrapEffect(
+    Effect.map(HotCache, (hot) =>
+      HttpLayerRouter.serve(AppRoutes, { disableLogger: true, disableListenLog: true }).pipe(
+        // built after the services, so that on shutdown requests drain while the services still run
+        Layer.provide(
+          NodeServerLive({ port: config.port, host: config.host, drainTimeout: config.shutdownTimeout, hot })
+        ),
+        // the same layer StreamRoutes uses, hence the same hub: the server ends its streams on shutdown
+        Layer.provide(StreamHubLive),
+        Layer.provide(ServicesLive)
+      )
+    )
+  ).pipe(Layer.provideMerge(HotCacheLive), Layer.provide(Layer.succeed(AppConfig, config)))

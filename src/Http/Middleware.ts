@@ -2,6 +2,7 @@ import { HttpLayerRouter, HttpServerRequest, type HttpServerResponse } from "@ef
 import { Cause, Effect, Option, Schema } from "effect"
 import { InternalError, InvalidParameter, RouteNotFound } from "../Domain/Errors.js"
 import { errorResponse } from "./Responses.js"
+import { HotCache } from "./HotCache.js"
 import { observe } from "./Observability.js"
 import { makeSecurity } from "./Security.js"
 
@@ -65,10 +66,12 @@ export const handleErrors = <E, R>(app: Effect.Effect<HttpServerResponse.HttpSer
  * and rate limiting.
  */
 export const GlobalMiddleware = HttpLayerRouter.middleware(
-  Effect.map(
-    makeSecurity,
-    (security) => (app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown>) =>
-      observe(handleErrors(security(app)))
-  ),
+  Effect.gen(function* () {
+    const security = yield* makeSecurity
+    const hot = yield* Effect.serviceOption(HotCache)
+    const remember = Option.isSome(hot) ? hot.value.remember : undefined
+    return (app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown>) =>
+      observe(handleErrors(security(app)), remember)
+  }),
   { global: true }
 )

@@ -22,7 +22,7 @@ type Histogram = Metric.Metric.Histogram<number>
 const counters = new Map<string, Counter>()
 const histograms = new Map<string, Histogram>()
 
-const counterFor = (route: string, method: string, status: number): Counter => {
+export const counterFor = (route: string, method: string, status: number): Counter => {
   const key = `${route} ${method} ${status}`
   let counter = counters.get(key)
   if (counter === undefined) {
@@ -36,7 +36,7 @@ const counterFor = (route: string, method: string, status: number): Counter => {
   return counter
 }
 
-const histogramFor = (route: string): Histogram => {
+export const histogramFor = (route: string): Histogram => {
   let histogram = histograms.get(route)
   if (histogram === undefined) {
     histogram = Metric.tagged(httpRequestDuration, "route", route)
@@ -45,12 +45,19 @@ const histogramFor = (route: string): Histogram => {
   return histogram
 }
 
-/** One structured log line and the HTTP metrics per request. Streams are logged when their response starts. */
-export const observe = <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+/**
+ * One structured log line and the HTTP metrics per request (streams are logged when their response starts); fresh
+ * market answers are handed to `remember` for the hot cache.
+ */
+export const observe = <E, R>(
+  app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
+  remember?: (method: string, url: string, response: HttpServerResponse.HttpServerResponse) => void
+) =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
     const started = performance.now()
     const response = yield* app
+    remember?.(request.method, request.url, response)
     const seconds = (performance.now() - started) / 1000
     const route = routeLabel(request.url, response.status)
     yield* Metric.increment(counterFor(route, request.method, response.status))

@@ -31,7 +31,7 @@ export const cachedResponse = (
   ttl: Duration.Duration
 ): HttpServerResponse.HttpServerResponse => {
   const ttlSeconds = Math.floor(Duration.toSeconds(ttl))
-  return HttpServerResponse.text(cached.body, {
+  const response = HttpServerResponse.text(cached.body, {
     contentType: "application/json",
     headers: {
       "cache-control":
@@ -42,4 +42,14 @@ export const cachedResponse = (
       "x-cache": cached.state
     }
   })
+  if (cached.state !== "STALE") freshness.set(response, { storedAt: cached.storedAt, ttlMs: Duration.toMillis(ttl) })
+  return response
 }
+
+/** When a fresh cached response was fetched and how long it stays fresh; what the hot cache needs to reuse it. */
+const freshness = new WeakMap<
+  HttpServerResponse.HttpServerResponse,
+  { readonly storedAt: number; readonly ttlMs: number }
+>()
+
+export const freshnessOf = (response: HttpServerResponse.HttpServerResponse) => freshness.get(response)

@@ -1,0 +1,117 @@
+import type { HttpServerResponse } from "@effect/platform"
+import { Context, Effect, Layer, LogLevel, Metric, Runtime } from "effect"
+import type { IncomingMessage, Server, ServerResponse } from "node:http"
+import { AppConfig } from "../AppConfig.js"
+import { cacheEvents } from "../Metrics.js"
+import { counterFor, histogramFor, routeLabel } from "./Observability.js"
+import { freshnessOf } from "./Responses.js"
+import { keyId, makeKeyCheck, presentedKey } from "./Security.js"
+
+interface Entry {
+  readonly body: Uint8Array
+  /** When the body was fetched upstream (ms); the Age header counts from here. */
+  readonly storedAt: number
+  readonly ttlMs: number
+}
+
+export interface HotCacheService {
+  /** Called with every response of the Effect path: keeps fresh market answers by URL. */
+  readonly remember: (method: string, url: string, response: HttpServerResponse.HttpServerResponse) => void
+  /** Installs the fast path on a Node server: fresh answers go out before Effect's HTTP stack is entered. */
+  readonly install: (server: Server) => Server
+  readonly stats: () => { readonly enabled: boolean; readonly entries: number; readonly served: number }
+}
+
+/**
+ * The hot path for cached market answers. A fresh answer that the Effect path has just served (from Redis or
+ * memory) is kept here by exact URL and served again directly from Node's request event until its TTL ends,
+ * with the same headers, request log and metrics. It is used only when the answer cannot depend on anything but the
+ * URL and the clock: no inbound rate limit (whose counters live in Redis); API keys, when configured, are checked
+ * here the same way. Everything else — misses, stale answers, errors, other routes — takes the Effect path.
+ */
+export class HotCache extends Context.Tag("app/HotCache")<HotCache, HotCacheService>() {}
+
+const MAX_ENTRIES = 10_000
+const hits = Metric.tagged(cacheEvents, "result", "hit")
+
+export const HotCacheLive = Layer.effect(
+  HotCache,
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const runtime = yield* Effect.runtime<never>()
+    const enabled = !config.rateLimitEnabled
+    const authRequired = config.apiKeys.length > 0
+    const checkKey = makeKeyCheck(config.apiKeys)
+    const logRequests = LogLevel.greaterThanEqual(LogLevel.Info, config.logLevel)
+    const entries = new Map<string, Entry>()
+    let served = 0
+
+    const remember = (method: string, url: string, response: HttpServerResponse.HttpServerResponse) => {
+      if (!enabled || method !== "GET" || response.status !== 200 || response.body._tag !== "Uint8Array") return
+      const fresh = freshnessOf(response)
+      if (fresh === undefined || fresh.ttlMs <= 0) return
+      if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value ?? "")
+      entries.set(url, { body: response.body.body, storedAt: fresh.storedAt, ttlMs: fresh.ttlMs })
+    }
+
+    const log = (route: string, durationMs: number, client: string) =>
+      Runtime.runSync(runtime)(
+        Effect.logInfo("http request").pipe(
+          Effect.annotateLogs({ method: "GET", route, status: 200, durationMs, cache: "HIT", client })
+        )
+      )
+
+    const serve = (request: IncomingMessage, response: ServerResponse): boolean => {
+      const started = performance.now()
+      if (request.method !== "GET" || request.url === undefined) return false
+      const entry = entries.get(request.url)
+      if (entry === undefined) return false
+      const ageMs = Date.now() - entry.storedAt
+      if (ageMs >= entry.ttlMs || ageMs < 0) {
+        entries.delete(request.url)
+        return false
+      }
+      let client = "anonymous"
+      if (authRequired) {
+        const header = request.headers["x-api-key"]
+        const authorization = request.headers["authorization"]
+        const key = presentedKey({
+          "x-api-key": typeof header === "string" ? header : undefined,
+          authorization
+        })
+        if (key === undefined || !checkKey(key)) return false
+        client = `key:${keyId(key)}`
+      }
+      const age = Math.floor(ageMs / 1000)
+      response.writeHead(200, {
+        "content-type": "application/json",
+        "content-length": entry.body.byteLength,
+        "cache-control": `public, max-age=${Math.max(0, Math.floor(entry.ttlMs / 1000) - age)}`,
+        age: String(age),
+        "x-cache": "HIT"
+      })
+      response.end(entry.body)
+      served += 1
+      const route = routeLabel(request.url, 200)
+      const seconds = (performance.now() - started) / 1000
+      counterFor(route, "GET", 200).unsafeUpdate(1, [])
+      histogramFor(route).unsafeUpdate(seconds, [])
+      hits.unsafeUpdate(1, [])
+      if (logRequests) log(route, Math.round(seconds * 100_000) / 100, client)
+      return true
+    }
+
+    const install = (server: Server): Server => {
+      if (!enabled) return server
+      const emit = server.emit.bind(server) as (event: string | symbol, ...args: Array<unknown>) => boolean
+      // Node has no hook before its "request" listeners; answering here keeps Effect's stack out of the hot path.
+      server.emit = ((event: string | symbol, ...args: Array<unknown>): boolean => {
+        if (event === "request" && serve(args[0] as IncomingMessage, args[1] as ServerResponse)) return true
+        return emit(event, ...args)
+      }) as Server["emit"]
+      return server
+    }
+
+    return { remember, install, stats: () => ({ enabled, entries: entries.size, served }) }
+  })
+)

@@ -1,0 +1,126 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { AppConfig } from "../../src/AppConfig.js"
+import { startEmulator } from "../../src/emulator/index.js"
+import { HotCache } from "../../src/Http/HotCache.js"
+import { ServerLive } from "../../src/Server.js"
+import { emulatorEnv } from "../support/emulatorServer.js"
+import { freePort } from "../support/redis.js"
+
+const TICKER = "/v1/markets/ticker?exchange=binance&symbol=BTC/USDT"
+
+/** The production server layer (ServerLive) on a free port against a frozen emulator. */
+const withServer = <A>(
+  env: Record<string, string>,
+  f: (base: string, stats: () => { enabled: boolean; entries: number; served: number }) => Effect.Effect<A>
+) =>
+  Effect.gen(function* () {
+    const emulator = yield* Effect.acquireRelease(
+      Effect.promise(() => startEmulator({ clock: "frozen" })),
+      (e) => Effect.promise(() => e.close())
+    )
+    const port = yield* Effect.promise(() => freePort())
+    const config = yield* Effect.provide(
+      AppConfig,
+      AppConfig.fromRecord(
+        emulatorEnv(emulator, {
+          PORT: String(port),
+          HOST: "127.0.0.1",
+          LOG_LEVEL: "warn",
+          TICKER_CACHE_TTL: "2",
+          ...env
+        })
+      )
+    )
+    const context = yield* Layer.build(ServerLive(config))
+    const hot = yield* Effect.provide(HotCache, context)
+    return yield* f(`http://127.0.0.1:${port}`, hot.stats)
+  }).pipe(Effect.scoped)
+
+const fetchText = (url: string, headers: Record<string, string> = {}) =>
+  Effect.promise(async () => {
+    const res = await fetch(url, { headers })
+    return { status: res.status, headers: Object.fromEntries(res.headers), text: await res.text() }
+  })
+
+const metricValues = (base: string) =>
+  Effect.map(fetchText(base + "/metrics"), ({ text }) => {
+    const value = (prefix: string) =>
+      Number(
+        text
+          .split("\n")
+          .find((line) => line.startsWith(prefix + " "))
+          ?.slice(prefix.length + 1) ?? 0
+      )
+    return {
+      requests: value('http_requests_total{route="/v1/markets/ticker",method="GET",status="200"}'),
+      hits: value('cache_events_total{result="hit"}')
+    }
+  })
+
+describe("hot path for fresh cached answers", () => {
+  it.live("serves repeats of a fresh answer with identical body and headers, then expires with the TTL", () =>
+    withServer({ RATE_LIMIT_ENABLED: "false" }, (base, stats) =>
+      Effect.gen(function* () {
+        const first = yield* fetchText(base + TICKER)
+        expect([first.status, first.headers["x-cache"]]).toEqual([200, "MISS"])
+        const second = yield* fetchText(base + TICKER)
+        expect(second.headers["x-cache"]).toBe("HIT")
+        expect(second.text).toBe(first.text)
+        expect(second.headers["cache-control"]).toBe("public, max-age=2")
+        expect(second.headers["age"]).toBe("0")
+        expect(stats()).toEqual({ enabled: true, entries: 1, served: 1 })
+        yield* Effect.sleep("2100 millis")
+        const third = yield* fetchText(base + TICKER)
+        expect(third.headers["x-cache"]).toBe("MISS")
+        expect(stats().served).toBe(1)
+      })
+    )
+  )
+
+  it.live("Age counts from the upstream fetch; metrics and the request count include hot answers", () =>
+    withServer({ RATE_LIMIT_ENABLED: "false", TICKER_CACHE_TTL: "5" }, (base, stats) =>
+      Effect.gen(function* () {
+        yield* fetchText(base + TICKER)
+        yield* Effect.sleep("1100 millis")
+        const later = yield* fetchText(base + TICKER)
+        expect([later.headers["x-cache"], later.headers["age"], later.headers["cache-control"]]).toEqual([
+          "HIT",
+          "1",
+          "public, max-age=4"
+        ])
+        const before = yield* metricValues(base)
+        yield* fetchText(base + TICKER)
+        expect(stats().served).toBe(2)
+        const after = yield* metricValues(base)
+        expect(after.requests - before.requests).toBe(1)
+        expect(after.hits - before.hits).toBe(1)
+      })
+    )
+  )
+
+  it.live("with API keys, a request without a valid key never gets the hot answer", () =>
+    withServer({ RATE_LIMIT_ENABLED: "false", API_KEYS: "hot-key" }, (base, stats) =>
+      Effect.gen(function* () {
+        expect((yield* fetchText(base + TICKER, { "x-api-key": "hot-key" })).headers["x-cache"]).toBe("MISS")
+        expect((yield* fetchText(base + TICKER)).status).toBe(401)
+        expect((yield* fetchText(base + TICKER, { "x-api-key": "hot-kez" })).status).toBe(401)
+        const hit = yield* fetchText(base + TICKER, { authorization: "Bearer hot-key" })
+        expect([hit.status, hit.headers["x-cache"]]).toEqual([200, "HIT"])
+        expect(stats().served).toBe(1)
+      })
+    )
+  )
+
+  it.live("with the inbound rate limit on, every request takes the Effect path (its counters live in Redis)", () =>
+    withServer({ RATE_LIMIT_ENABLED: "true", REDIS_ENABLED: "false" }, (base, stats) =>
+      Effect.gen(function* () {
+        yield* fetchText(base + TICKER)
+        const second = yield* fetchText(base + TICKER)
+        expect(second.headers["x-cache"]).toBe("HIT")
+        expect(second.headers["ratelimit-remaining"]).toBe("98")
+        expect(stats()).toEqual({ enabled: false, entries: 0, served: 0 })
+      })
+    )
+  )
+})
