@@ -84,8 +84,11 @@ export const ServerLive = (config: AppConfig) =>
           NodeServerLive({ port: config.port, host: config.host, drainTimeout: config.shutdownTimeout, hot })
         ),
         // the same layer StreamRoutes uses, hence the same hub: the server ends its streams on shutdown
-        Layer.provide(StreamHubLive),
-        Layer.provide(ServicesLive)
+        Layer.provide(StreamHubLive)
       )
     )
-  ).pipe(Layer.provideMerge(HotCacheLive), Layer.provide(Layer.succeed(AppConfig, config)))
+  ).pipe(
+    Layer.provideMerge(HotCacheLive),
+    Layer.provideMerge(ServicesLive),
+    Layer.provide(Layer.succeed(AppConfig, config))
+  )

@@ -113,12 +113,32 @@ export const makeResponseCache = (
         return Fiber.interruptFork(flight.fiber)
       })
 
+    /** A fresh entry, read in the caller's fiber: hits need none of the flight machinery below. */
+    const freshHit = (key: string, ttlMs: number) =>
+      ttlMs <= 0
+        ? Effect.succeed(Option.none<CachedResponse>())
+        : Effect.flatMap(lookup(key), (stored) =>
+            Option.isNone(stored)
+              ? Effect.succeed(Option.none<CachedResponse>())
+              : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                  now - stored.value.storedAt < ttlMs
+                    ? Effect.as(Metric.increment(hits), Option.some(served(stored.value, now, "HIT")))
+                    : Effect.succeed(Option.none<CachedResponse>())
+                )
+          )
+
     const getOrFetch = <E>(
       key: string,
       ttl: Duration.Duration,
       fetch: Effect.Effect<string, E>,
       options: FetchOptions<E> = {}
     ) =>
+      Effect.flatMap(
+        freshHit(key, Math.max(0, Duration.toMillis(ttl))),
+        Option.match({ onSome: Effect.succeed, onNone: () => join(key, ttl, fetch, options) })
+      )
+
+    const join = <E>(key: string, ttl: Duration.Duration, fetch: Effect.Effect<string, E>, options: FetchOptions<E>) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
           const candidate: Flight = {
@@ -147,7 +167,7 @@ export const makeResponseCache = (
           const result = Deferred.await(joined.result) as Effect.Effect<CachedResponse, E>
           return yield* restore(result).pipe(Effect.onInterrupt(() => leave(key, joined)))
         })
-      ).pipe(Effect.withSpan("ResponseCache.getOrFetch", { attributes: { key } }))
+      ).pipe(Effect.withSpan("ResponseCache.fetch", { attributes: { key } }))
 
     return ResponseCache.of({ getOrFetch })
   })

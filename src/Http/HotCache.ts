@@ -5,7 +5,7 @@ import { AppConfig } from "../AppConfig.js"
 import { cacheEvents } from "../Metrics.js"
 import { counterFor, histogramFor, routeLabel } from "./Observability.js"
 import { freshnessOf } from "./Responses.js"
-import { keyId, makeKeyCheck, presentedKey } from "./Security.js"
+import { addressOf, clientOf, isUnlimited, keyId, makeKeyCheck, makeRateLimit, presentedKey } from "./Security.js"
 
 interface Entry {
   readonly body: Uint8Array
@@ -19,15 +19,15 @@ export interface HotCacheService {
   readonly remember: (method: string, url: string, response: HttpServerResponse.HttpServerResponse) => void
   /** Installs the fast path on a Node server: fresh answers go out before Effect's HTTP stack is entered. */
   readonly install: (server: Server) => Server
-  readonly stats: () => { readonly enabled: boolean; readonly entries: number; readonly served: number }
+  readonly stats: () => { readonly entries: number; readonly served: number }
 }
 
 /**
  * The hot path for cached market answers. A fresh answer that the Effect path has just served (from Redis or
  * memory) is kept here by exact URL and served again directly from Node's request event until its TTL ends,
- * with the same headers, request log and metrics. It is used only when the answer cannot depend on anything but the
- * URL and the clock: no inbound rate limit (whose counters live in Redis); API keys, when configured, are checked
- * here the same way. Everything else — misses, stale answers, errors, other routes — takes the Effect path.
+ * with the same headers, request log and metrics. API keys are checked here the same way, and the inbound rate limit
+ * counts the request in the same counters (Redis or memory) before the answer is written. Everything else — misses,
+ * stale answers, errors, unauthorized or limited requests, other routes — takes the Effect path.
  */
 export class HotCache extends Context.Tag("app/HotCache")<HotCache, HotCacheService>() {}
 
@@ -38,8 +38,8 @@ export const HotCacheLive = Layer.effect(
   HotCache,
   Effect.gen(function* () {
     const config = yield* AppConfig
+    const rateLimit = yield* makeRateLimit
     const runtime = yield* Effect.runtime<never>()
-    const enabled = !config.rateLimitEnabled
     const authRequired = config.apiKeys.length > 0
     const checkKey = makeKeyCheck(config.apiKeys)
     const logRequests = LogLevel.greaterThanEqual(LogLevel.Info, config.logLevel)
@@ -47,7 +47,7 @@ export const HotCacheLive = Layer.effect(
     let served = 0
 
     const remember = (method: string, url: string, response: HttpServerResponse.HttpServerResponse) => {
-      if (!enabled || method !== "GET" || response.status !== 200 || response.body._tag !== "Uint8Array") return
+      if (method !== "GET" || response.status !== 200 || response.body._tag !== "Uint8Array") return
       const fresh = freshnessOf(response)
       if (fresh === undefined || fresh.ttlMs <= 0) return
       if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value ?? "")
@@ -61,29 +61,17 @@ export const HotCacheLive = Layer.effect(
         )
       )
 
-    const serve = (request: IncomingMessage, response: ServerResponse): boolean => {
-      const started = performance.now()
-      if (request.method !== "GET" || request.url === undefined) return false
-      const entry = entries.get(request.url)
-      if (entry === undefined) return false
-      const ageMs = Date.now() - entry.storedAt
-      if (ageMs >= entry.ttlMs || ageMs < 0) {
-        entries.delete(request.url)
-        return false
-      }
-      let client = "anonymous"
-      if (authRequired) {
-        const header = request.headers["x-api-key"]
-        const authorization = request.headers["authorization"]
-        const key = presentedKey({
-          "x-api-key": typeof header === "string" ? header : undefined,
-          authorization
-        })
-        if (key === undefined || !checkKey(key)) return false
-        client = `key:${keyId(key)}`
-      }
-      const age = Math.floor(ageMs / 1000)
+    const write = (
+      url: string,
+      response: ServerResponse,
+      entry: Entry,
+      started: number,
+      client: string,
+      headers: Readonly<Record<string, string>>
+    ) => {
+      const age = Math.floor(Math.max(0, Date.now() - entry.storedAt) / 1000)
       response.writeHead(200, {
+        ...headers,
         "content-type": "application/json",
         "content-length": entry.body.byteLength,
         "cache-control": `public, max-age=${Math.max(0, Math.floor(entry.ttlMs / 1000) - age)}`,
@@ -92,26 +80,67 @@ export const HotCacheLive = Layer.effect(
       })
       response.end(entry.body)
       served += 1
-      const route = routeLabel(request.url, 200)
+      const route = routeLabel(url, 200)
       const seconds = (performance.now() - started) / 1000
       counterFor(route, "GET", 200).unsafeUpdate(1, [])
       histogramFor(route).unsafeUpdate(seconds, [])
       hits.unsafeUpdate(1, [])
       if (logRequests) log(route, Math.round(seconds * 100_000) / 100, client)
+    }
+
+    /** True when the request is taken care of here; `fallback` hands it to the Effect path later if need be. */
+    const serve = (request: IncomingMessage, response: ServerResponse, fallback: () => void): boolean => {
+      const started = performance.now()
+      const url = request.url
+      if (request.method !== "GET" || url === undefined) return false
+      const entry = entries.get(url)
+      if (entry === undefined) return false
+      const ageMs = Date.now() - entry.storedAt
+      if (ageMs >= entry.ttlMs || ageMs < 0) {
+        entries.delete(url)
+        return false
+      }
+      const apiKey = request.headers["x-api-key"]
+      const key = presentedKey({
+        "x-api-key": typeof apiKey === "string" ? apiKey : undefined,
+        authorization: request.headers["authorization"]
+      })
+      if (authRequired && (key === undefined || !checkKey(key))) return false
+      const client = authRequired && key !== undefined ? `key:${keyId(key)}` : "anonymous"
+      if (!rateLimit.enabled || isUnlimited(url.split("?")[0] ?? "/")) {
+        write(url, response, entry, started, client, {})
+        return true
+      }
+      const forwarded = request.headers["x-forwarded-for"]
+      const address = addressOf(
+        request.socket.remoteAddress,
+        typeof forwarded === "string" ? forwarded : undefined,
+        config.trustProxy
+      )
+      Runtime.runCallback(runtime)(rateLimit.check(clientOf(key, authRequired, address)), {
+        onExit: (exit) => {
+          // over the limit (or the counter failed): the Effect path answers, with the 429 and its headers
+          if (exit._tag === "Success" && exit.value.allowed)
+            write(url, response, entry, started, client, exit.value.headers)
+          else fallback()
+        }
+      })
       return true
     }
 
     const install = (server: Server): Server => {
-      if (!enabled) return server
       const emit = server.emit.bind(server) as (event: string | symbol, ...args: Array<unknown>) => boolean
       // Node has no hook before its "request" listeners; answering here keeps Effect's stack out of the hot path.
       server.emit = ((event: string | symbol, ...args: Array<unknown>): boolean => {
-        if (event === "request" && serve(args[0] as IncomingMessage, args[1] as ServerResponse)) return true
+        if (event === "request") {
+          const [request, response] = args as [IncomingMessage, ServerResponse]
+          if (serve(request, response, () => emit(event, ...args))) return true
+        }
         return emit(event, ...args)
       }) as Server["emit"]
       return server
     }
 
-    return { remember, install, stats: () => ({ enabled, entries: entries.size, served }) }
+    return { remember, install, stats: () => ({ entries: entries.size, served }) }
   })
 )

@@ -53,3 +53,14 @@ const freshness = new WeakMap<
 >()
 
 export const freshnessOf = (response: HttpServerResponse.HttpServerResponse) => freshness.get(response)
+
+/** Adds headers to a response; a fresh cached answer stays one. */
+export const withHeaders = (
+  response: HttpServerResponse.HttpServerResponse,
+  headers: Readonly<Record<string, string>>
+): HttpServerResponse.HttpServerResponse => {
+  const updated = HttpServerResponse.setHeaders(response, headers)
+  const fresh = freshness.get(response)
+  if (fresh !== undefined) freshness.set(updated, fresh)
+  return updated
+}

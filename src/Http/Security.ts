@@ -5,7 +5,7 @@ import { AppConfig } from "../AppConfig.js"
 import { KvCache } from "../Cache/KvCache.js"
 import { RateLimited, Unauthorized } from "../Domain/Errors.js"
 import { rateLimitRejections } from "../Metrics.js"
-import { errorResponse } from "./Responses.js"
+import { errorResponse, withHeaders } from "./Responses.js"
 
 /** Routes anyone may call: liveness probes and the API documentation. */
 const PUBLIC_PATHS: ReadonlySet<string> = new Set([
@@ -41,27 +41,84 @@ export const makeKeyCheck = (keys: ReadonlyArray<Redacted.Redacted<string>>) => 
 
 const pathOf = (url: string) => url.split("?")[0] ?? "/"
 
-const clientAddress = (request: HttpServerRequest.HttpServerRequest, trustProxy: boolean): string => {
+/** The client address: the socket's, or the first X-Forwarded-For entry behind a trusted proxy. */
+export const addressOf = (
+  remote: string | undefined,
+  forwardedFor: string | undefined,
+  trustProxy: boolean
+): string => {
   if (trustProxy) {
-    const forwarded = request.headers["x-forwarded-for"]?.split(",")[0]?.trim()
+    const forwarded = forwardedFor?.split(",")[0]?.trim()
     if (forwarded !== undefined && forwarded.length > 0) return forwarded
   }
-  return Option.getOrElse(request.remoteAddress, () => "unknown")
+  return remote ?? "unknown"
 }
+
+const clientAddress = (request: HttpServerRequest.HttpServerRequest, trustProxy: boolean): string =>
+  addressOf(Option.getOrUndefined(request.remoteAddress), request.headers["x-forwarded-for"], trustProxy)
 
 /**
  * API-key authentication (when API_KEYS is set) and the inbound rate limit per client (API key if present, else
  * IP), counted in Redis when it is enabled so the limit holds across instances.
  */
-export const makeSecurity = Effect.gen(function* () {
+export interface RateLimitDecision {
+  readonly allowed: boolean
+  readonly headers: Readonly<Record<string, string>>
+  /** Seconds until the window ends. */
+  readonly reset: number
+}
+
+/** The inbound rate limit: counts one request of a client and says whether it is within the limit. */
+export const makeRateLimit = Effect.gen(function* () {
   const config = yield* AppConfig
   const kv = yield* KvCache
-  const authRequired = config.apiKeys.length > 0
-  const checkKey = makeKeyCheck(config.apiKeys)
   const limit = config.rateLimitRequests
   const window = config.rateLimitWindow
   const windowSeconds = Math.max(1, Math.ceil(Duration.toSeconds(window)))
   const policy = `${limit};w=${windowSeconds}`
+  const check = (client: string) =>
+    Effect.map(kv.increment(`ratelimit:${client}`, window), ({ count, resetInMs }): RateLimitDecision => {
+      const reset = Math.max(1, Math.ceil(resetInMs / 1000))
+      return {
+        allowed: count <= limit,
+        reset,
+        headers: {
+          "ratelimit-limit": String(limit),
+          "ratelimit-remaining": String(Math.max(0, limit - count)),
+          "ratelimit-reset": String(reset),
+          "ratelimit-policy": policy
+        }
+      }
+    })
+  const rejected = (decision: RateLimitDecision) =>
+    Effect.as(
+      Metric.increment(rateLimitRejections),
+      HttpServerResponse.setHeaders(
+        errorResponse(
+          new RateLimited({
+            code: "rate_limited",
+            message: `Rate limit of ${limit} requests per ${windowSeconds} s exceeded; retry in ${decision.reset} s`,
+            retryAfter: decision.reset
+          })
+        ),
+        decision.headers
+      )
+    )
+  return { enabled: config.rateLimitEnabled, check, rejected } as const
+})
+
+/** The rate-limit bucket of a request: its API key when keys are configured, else its address. */
+export const clientOf = (key: string | undefined, authRequired: boolean, address: string): string =>
+  authRequired && key !== undefined ? `key:${keyId(key)}` : `ip:${address}`
+
+/** Whether a path is exempt from the rate limit (liveness, docs and the metrics scrape). */
+export const isUnlimited = (path: string): boolean => PUBLIC_PATHS.has(path) || path === "/metrics"
+
+export const makeSecurity = Effect.gen(function* () {
+  const config = yield* AppConfig
+  const rateLimit = yield* makeRateLimit
+  const authRequired = config.apiKeys.length > 0
+  const checkKey = makeKeyCheck(config.apiKeys)
 
   return <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
     Effect.gen(function* () {
@@ -84,31 +141,10 @@ export const makeSecurity = Effect.gen(function* () {
           'Bearer realm="mcp-crypto-data-server"'
         )
       }
-      if (!config.rateLimitEnabled || path === "/metrics") return yield* app
+      if (!rateLimit.enabled || isUnlimited(path)) return yield* app
 
-      const client =
-        authRequired && key !== undefined ? `key:${keyId(key)}` : `ip:${clientAddress(request, config.trustProxy)}`
-      const { count, resetInMs } = yield* kv.increment(`ratelimit:${client}`, window)
-      const reset = Math.max(1, Math.ceil(resetInMs / 1000))
-      const headers = {
-        "ratelimit-limit": String(limit),
-        "ratelimit-remaining": String(Math.max(0, limit - count)),
-        "ratelimit-reset": String(reset),
-        "ratelimit-policy": policy
-      }
-      if (count > limit) {
-        yield* Metric.increment(rateLimitRejections)
-        return HttpServerResponse.setHeaders(
-          errorResponse(
-            new RateLimited({
-              code: "rate_limited",
-              message: `Rate limit of ${limit} requests per ${windowSeconds} s exceeded; retry in ${reset} s`,
-              retryAfter: reset
-            })
-          ),
-          headers
-        )
-      }
-      return HttpServerResponse.setHeaders(yield* app, headers)
+      const decision = yield* rateLimit.check(clientOf(key, authRequired, clientAddress(request, config.trustProxy)))
+      if (!decision.allowed) return yield* rateLimit.rejected(decision)
+      return withHeaders(yield* app, decision.headers)
     })
 })

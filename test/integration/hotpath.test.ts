@@ -12,7 +12,7 @@ const TICKER = "/v1/markets/ticker?exchange=binance&symbol=BTC/USDT"
 /** The production server layer (ServerLive) on a free port against a frozen emulator. */
 const withServer = <A>(
   env: Record<string, string>,
-  f: (base: string, stats: () => { enabled: boolean; entries: number; served: number }) => Effect.Effect<A>
+  f: (base: string, stats: () => { entries: number; served: number }) => Effect.Effect<A>
 ) =>
   Effect.gen(function* () {
     const emulator = yield* Effect.acquireRelease(
@@ -69,7 +69,7 @@ describe("hot path for fresh cached answers", () => {
         expect(second.text).toBe(first.text)
         expect(second.headers["cache-control"]).toBe("public, max-age=2")
         expect(second.headers["age"]).toBe("0")
-        expect(stats()).toEqual({ enabled: true, entries: 1, served: 1 })
+        expect(stats()).toEqual({ entries: 1, served: 1 })
         yield* Effect.sleep("2100 millis")
         const third = yield* fetchText(base + TICKER)
         expect(third.headers["x-cache"]).toBe("MISS")
@@ -112,15 +112,25 @@ describe("hot path for fresh cached answers", () => {
     )
   )
 
-  it.live("with the inbound rate limit on, every request takes the Effect path (its counters live in Redis)", () =>
-    withServer({ RATE_LIMIT_ENABLED: "true", REDIS_ENABLED: "false" }, (base, stats) =>
-      Effect.gen(function* () {
-        yield* fetchText(base + TICKER)
-        const second = yield* fetchText(base + TICKER)
-        expect(second.headers["x-cache"]).toBe("HIT")
-        expect(second.headers["ratelimit-remaining"]).toBe("98")
-        expect(stats()).toEqual({ enabled: false, entries: 0, served: 0 })
-      })
-    )
+  it.live(
+    "with the inbound rate limit on, hot answers are counted in the same budget; over it the Effect path answers 429",
+    () =>
+      withServer({ RATE_LIMIT_ENABLED: "true", REDIS_ENABLED: "false", RATE_LIMIT_REQUESTS: "3" }, (base, stats) =>
+        Effect.gen(function* () {
+          const first = yield* fetchText(base + TICKER)
+          expect([first.headers["x-cache"], first.headers["ratelimit-remaining"]]).toEqual(["MISS", "2"])
+          const second = yield* fetchText(base + TICKER)
+          const third = yield* fetchText(base + TICKER)
+          expect([second.headers["x-cache"], second.headers["ratelimit-remaining"]]).toEqual(["HIT", "1"])
+          expect([third.headers["x-cache"], third.headers["ratelimit-remaining"]]).toEqual(["HIT", "0"])
+          expect(third.headers["ratelimit-policy"]).toBe("3;w=60")
+          expect(stats().served).toBe(2)
+          const limited = yield* fetchText(base + TICKER)
+          expect(limited.status).toBe(429)
+          expect((JSON.parse(limited.text) as { code: string }).code).toBe("rate_limited")
+          expect(limited.headers["retry-after"]).toBe(limited.headers["ratelimit-reset"])
+          expect(stats().served).toBe(2)
+        })
+      )
   )
 })
