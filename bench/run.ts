@@ -1,37 +1,58 @@
 /**
  * `npm run bench`: every comparison measured side by side in one run on this machine, printed as markdown.
- * Loopback only, bounded in time (about 2 minutes with the defaults). BENCH_SECONDS sets the load duration.
+ * Loopback only and bounded in time (about 4 minutes with the defaults). BENCH_SECONDS sets each load's duration,
+ * BENCH_WS and BENCH_SSE the fan-out subscribers.
  */
 import { cachedTicker, cachedTickerTable } from "./cachedTicker.js"
 import { coalescing } from "./coalescing.js"
 import { coldStart } from "./coldStart.js"
+import { fanout } from "./fanout.js"
 import { fmt, machine } from "./lib.js"
 
-const seconds = Number(process.env.BENCH_SECONDS ?? 10)
+const seconds = Number(process.env.BENCH_SECONDS ?? 5)
+const wsClients = Number(process.env.BENCH_WS ?? 5000)
+const sseClients = Number(process.env.BENCH_SSE ?? 1000)
 const m = machine()
-const out: Array<string> = []
-const print = (line = "") => {
-  out.push(line)
-  process.stdout.write(line + "\n")
-}
+const print = (line = "") => process.stdout.write(line + "\n")
 
-print(`Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}`)
+print(
+  `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB, Node ${m.node}, ${m.platform}. Load generator and server`
+)
+print("share the machine (loopback).")
 print()
 
-print("### 1. Cached ticker")
+print("#### 1. Cached ticker")
 print()
-print(cachedTickerTable(await cachedTicker(seconds)))
+print(cachedTickerTable(await cachedTicker(seconds, 3)))
 print()
 
-print("### 2. Coalescing")
+print("#### 2. Coalescing")
 print()
 const c = await coalescing(1000)
-print("| concurrent cold requests | answered 200 | upstream ticker requests | upstream market loads | wall time ms |")
-print("| ---: | ---: | ---: | ---: | ---: |")
-print(`| ${c.concurrency} | ${c.ok} | ${c.tickerRequests} | ${c.marketLoads} | ${fmt(c.elapsedMs)} |`)
+print("| concurrent cold requests | answered 200 | upstream ticker requests | upstream market loads |")
+print("| ---: | ---: | ---: | ---: |")
+print(`| ${c.concurrency} | ${c.ok} | ${c.tickerRequests} | ${c.marketLoads} |`)
 print()
 
-print("### 4. Cold start")
+print("#### 3. Fan-out")
+print()
+const f = await fanout(wsClients, sseClients, seconds * 2)
+print(
+  `${f.wsClients} WebSocket + ${f.sseClients} SSE subscribers on binance BTC/USDT, the emulator pushing every ${f.pushMs} ms, threshold 0.`
+)
+print()
+print("| | messages/s delivered | tick-to-client p50 ms | p99 ms | upstream subscriptions | memory per subscriber |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
+print(
+  `| server | ${fmt(f.served.perSecond)} | ${fmt(f.served.p50)} | ${fmt(f.served.p99)} | ${f.upstreamSubscriptions} | ${fmt(f.bytesPerSubscriber / 1024, 1)} KB |`
+)
+print(
+  `| bare \`ws\` broadcast, same payload and clients (baseline) | ${fmt(f.baseline.perSecond)} | ${fmt(f.baseline.p50)} | ${fmt(f.baseline.p99)} | — | — |`
+)
+print(`| server vs baseline | ${fmt((f.served.perSecond / f.baseline.perSecond) * 100)} % | | | | |`)
+print()
+
+print("#### 4. Cold start")
 print()
 const s = await coldStart(5)
 print("| process start → first 200 from /v1/health | median ms | runs ms | vs baseline |")
