@@ -17,7 +17,7 @@ export const coldStart = async (runs: number) => {
   const baseline: Array<number> = []
   for (let i = 0; i < runs; i++) {
     baseline.push(await measure(["bench/baseline-server.mjs"], {}))
-    server.push(await measure(["dist/src/main.js"], { REDIS_ENABLED: "false" }))
+    server.push(await measure(["dist/bundle/main.mjs"], { REDIS_ENABLED: "false" }))
   }
   return { server, baseline, serverMedian: median(server), baselineMedian: median(baseline) }
 }

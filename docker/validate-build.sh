@@ -22,7 +22,7 @@ cp -r "$work/build/node_modules" "$work/build/dist" "$work/runtime/"
 echo "runtime size: $(du -sh "$work/runtime" | cut -f1)"
 port=$((20000 + RANDOM % 20000))
 (cd "$work/runtime" && NODE_ENV=production APP_ENV=production HOST=127.0.0.1 PORT=$port REDIS_ENABLED=false \
-  node dist/src/main.js >"$work/server.log" 2>&1) &
+  node dist/bundle/main.mjs >"$work/server.log" 2>&1) &
 pid=$!
 for _ in $(seq 1 100); do
   if (cd "$work/runtime" && PORT=$port node -e "fetch(\`http://127.0.0.1:\${process.env.PORT || 8000}/v1/health\`).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"); then
