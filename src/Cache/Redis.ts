@@ -1,6 +1,7 @@
 import { Data, Duration, Effect, FiberSet, Option, Schema, type Scope } from "effect"
 import type { WindowCount } from "./KvCache.js"
 import { Redis } from "ioredis"
+import { createHash } from "node:crypto"
 
 export class RedisError extends Data.TaggedError("RedisError")<{
   readonly op: "connect" | "get" | "set" | "increment"
@@ -40,6 +41,8 @@ if count == 1 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end
 local ttl = redis.call("PTTL", KEYS[1])
 if ttl < 0 then redis.call("PEXPIRE", KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {count, ttl}`
+
+const INCREMENT_SHA = createHash("sha1").update(INCREMENT_SCRIPT).digest("hex")
 
 const WindowReply = Schema.Tuple(Schema.Number, Schema.Number)
 
@@ -183,7 +186,17 @@ export const makeRedisKv = (options: RedisKvOptions): Effect.Effect<RedisKv, Red
 
     const increment = Effect.fn("RedisKv.increment")(function* (key: string, window: Duration.Duration) {
       const windowMs = Math.max(1, Math.ceil(Duration.toMillis(window)))
-      const reply = yield* command("increment", key, () => client.eval(INCREMENT_SCRIPT, 1, prefixed(key), windowMs))
+      const redisKey = prefixed(key)
+      const reply = yield* command("increment", key, () =>
+        // EVALSHA spares Redis hashing the script on every request; the first call after a restart loads it
+        client
+          .evalsha(INCREMENT_SHA, 1, redisKey, windowMs)
+          .catch((error: unknown) =>
+            String(error).includes("NOSCRIPT")
+              ? client.eval(INCREMENT_SCRIPT, 1, redisKey, windowMs)
+              : Promise.reject(error)
+          )
+      )
       const [count, resetInMs] = yield* Schema.decodeUnknown(WindowReply)(reply).pipe(
         Effect.mapError((cause) => new RedisError({ op: "increment", key, cause }))
       )
