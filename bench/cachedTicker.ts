@@ -46,6 +46,25 @@ export const cachedTicker = async (seconds: number, rounds: number) => {
         LOG_LEVEL: "info"
       }
     ],
+    [
+      "server, Redis cache, rate limit on, logs off",
+      {
+        REDIS_ENABLED: "true",
+        REDIS_KEY_PREFIX: `bench-rl-${Date.now()}:`,
+        RATE_LIMIT_ENABLED: "true",
+        RATE_LIMIT_REQUESTS: "1000000000",
+        LOG_LEVEL: "warn"
+      }
+    ],
+    [
+      "server, Redis cache, no rate limit, request logs",
+      {
+        REDIS_ENABLED: "true",
+        REDIS_KEY_PREFIX: `bench-log-${Date.now()}:`,
+        RATE_LIMIT_ENABLED: "false",
+        LOG_LEVEL: "info"
+      }
+    ],
     ["server, memory cache, no rate limit, logs off", { REDIS_ENABLED: "false", RATE_LIMIT_ENABLED: "false" }]
   ]
   const servers: Array<{ name: string; url: string; stop: () => Promise<void> }> = []
