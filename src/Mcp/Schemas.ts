@@ -1,5 +1,5 @@
 import { ParseResult, Schema } from "effect"
-import { TickerFields } from "../Domain/Market.js"
+import { Capabilities, TickerFields } from "../Domain/Market.js"
 import { ExchangeParam, FilterParam, IntervalParam, SymbolParam } from "../Markets/Params.js"
 
 // ---- inputs: JSON arguments, so numbers are numbers (REST reads them from query strings) ----
@@ -150,15 +150,6 @@ export const Meta = Schema.Struct({
 export type Meta = typeof Meta.Type
 
 const NullableNumber = Schema.NullOr(Schema.Number)
-
-const Capabilities = Schema.Struct({
-  ticker: Schema.Boolean,
-  tickers: Schema.Boolean,
-  ohlcv: Schema.Boolean,
-  orderbook: Schema.Boolean,
-  trades: Schema.Boolean,
-  websocket: Schema.Boolean
-})
 
 const ExchangeFields = {
   id: Schema.String,
