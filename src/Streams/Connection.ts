@@ -54,6 +54,23 @@ const encode = (event: { readonly event_type: string }): Encoded => ({
   data: JSON.stringify(event)
 })
 
+// An upstream event reaches every subscriber as the same object unless a threshold changed it: encode it once.
+const encodedEvents = new WeakMap<SubscriptionEvent, Map<StreamChannel | null, Encoded>>()
+
+const encodeShared = (event: SubscriptionEvent, channel: StreamChannel | null): Encoded => {
+  let byChannel = encodedEvents.get(event)
+  if (byChannel === undefined) {
+    byChannel = new Map()
+    encodedEvents.set(event, byChannel)
+  }
+  let encoded = byChannel.get(channel)
+  if (encoded === undefined) {
+    encoded = encode(toWire(event, channel))
+    byChannel.set(channel, encoded)
+  }
+  return encoded
+}
+
 export const openConnection = (
   options: ConnectionOptions
 ): Effect.Effect<StreamConnection, never, StreamHub | AppConfig | Scope.Scope> =>
@@ -84,7 +101,7 @@ export const openConnection = (
 
     const dataLane = (subscription: Subscription): Effect.Effect<Lane<SubscriptionEvent>> => {
       const channel: StreamChannel | null = options.multiplexed ? subscription.channel : null
-      const toEncoded = (event: SubscriptionEvent) => encode(toWire(event, channel))
+      const toEncoded = (event: SubscriptionEvent) => encodeShared(event, channel)
       switch (subscription.channel) {
         case "ticker": {
           // conflation may have skipped the event the threshold was measured from: measure again when sending
