@@ -55,7 +55,7 @@ export const HotCacheLive = Layer.effect(
       const fresh = freshnessOf(response)
       if (fresh === undefined || fresh.ttlMs <= 0) return
       if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value ?? "")
-      const route = routeLabel(url, 200)
+      const route = routeLabel(url)
       const body = response.body.body
       entries.set(url, {
         body,

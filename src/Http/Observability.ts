@@ -1,18 +1,32 @@
-import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpServerRequest, HttpServerResponse, OpenApi } from "@effect/platform"
 import { Effect, Metric } from "effect"
+import { Api } from "../Api.js"
 import { httpRequestDuration, httpRequests } from "../Metrics.js"
 import { keyId, presentedKey } from "./Security.js"
 
-const KNOWN_ROUTE_PREFIXES = ["/v1/", "/market/", "/ws", "/mcp", "/docs", "/redoc", "/openapi.json", "/metrics"]
+/** Every route of the server; none has path parameters, so a route is its path. */
+const KNOWN_ROUTES: ReadonlySet<string> = new Set([
+  ...Object.keys(OpenApi.fromApi(Api).paths),
+  "/",
+  "/docs",
+  "/redoc",
+  "/redoc/redoc.standalone.js",
+  "/openapi.json",
+  "/metrics",
+  "/mcp",
+  "/ws",
+  "/ws/ticker",
+  "/ws/realtime",
+  "/v1/stream/ticker",
+  "/v1/stream/trades",
+  "/v1/stream/orderbook",
+  "/v1/stream/ohlcv"
+])
 
-/** The route label: the path for known routes (none has path parameters), one bucket for everything else. */
-export const routeLabel = (url: string, status: number): string => {
+/** The route label: the path of a known route, one bucket for everything else (label values stay bounded). */
+export const routeLabel = (url: string): string => {
   const path = url.split("?")[0] ?? "/"
-  if (status === 404 && !path.startsWith("/v1/markets")) return "unmatched"
-  if (path === "/" || KNOWN_ROUTE_PREFIXES.some((prefix) => path.startsWith(prefix))) {
-    return path.length > 64 ? "unmatched" : path
-  }
-  return "unmatched"
+  return KNOWN_ROUTES.has(path) ? path : "unmatched"
 }
 
 type Counter = Metric.Metric.Counter<number>
@@ -59,7 +73,7 @@ export const observe = <E, R>(
     const response = yield* app
     remember?.(request.method, request.url, response)
     const seconds = (performance.now() - started) / 1000
-    const route = routeLabel(request.url, response.status)
+    const route = routeLabel(request.url)
     yield* Metric.increment(counterFor(route, request.method, response.status))
     yield* Metric.update(histogramFor(route), seconds)
     const key = presentedKey(request.headers)

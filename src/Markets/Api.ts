@@ -30,25 +30,21 @@ export const TickerParams = Schema.Struct({
   convert: Schema.optional(ConvertParam)
 })
 
-export const OhlcvParams = Schema.Struct({
-  exchange: ExchangeParam,
-  symbol: SymbolParam,
-  interval: Schema.optionalWith(IntervalParam, { default: () => "1m" }),
-  since: Schema.optional(SinceParam),
-  limit: Schema.optionalWith(intParam("limit", 1, 2000, "Number of candles (default 500, max 2000)"), {
-    default: () => 500
+const ohlcvParams = (defaultLimit: number) =>
+  Schema.Struct({
+    exchange: ExchangeParam,
+    symbol: SymbolParam,
+    interval: Schema.optionalWith(IntervalParam, { default: () => "1m" }),
+    since: Schema.optional(SinceParam),
+    limit: Schema.optionalWith(intParam("limit", 1, 2000, `Number of candles (default ${defaultLimit}, max 2000)`), {
+      default: () => defaultLimit
+    })
   })
-})
 
-export const HistoryParams = Schema.Struct({
-  exchange: ExchangeParam,
-  symbol: SymbolParam,
-  interval: Schema.optionalWith(IntervalParam, { default: () => "1m" }),
-  since: Schema.optional(SinceParam),
-  limit: Schema.optionalWith(intParam("limit", 1, 2000, "Number of candles (default 100, max 2000)"), {
-    default: () => 100
-  })
-})
+export const OhlcvParams = ohlcvParams(500)
+
+/** The earlier API's candles: the same parameters with a smaller default limit. */
+export const HistoryParams = ohlcvParams(100)
 
 export const OrderBookParams = Schema.Struct({
   exchange: ExchangeParam,

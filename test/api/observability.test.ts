@@ -35,6 +35,7 @@ layer(
       yield* get("/v1/markets/ticker?exchange=binance&symbol=BTC/USDT", auth)
       yield* get("/v1/markets/ticker?exchange=nope&symbol=BTC/USDT", auth)
       yield* get("/v1/health")
+      yield* get("/v1/markets/random-path-31337", auth)
       const lines = requestLogs()
       expect(
         lines.map((l) => [l.annotations.route, l.annotations.status, l.annotations.cache, l.annotations.client])
@@ -42,7 +43,8 @@ layer(
         ["/v1/markets/ticker", 200, "MISS", `key:${keyId(KEY)}`],
         ["/v1/markets/ticker", 200, "HIT", `key:${keyId(KEY)}`],
         ["/v1/markets/ticker", 400, "none", `key:${keyId(KEY)}`],
-        ["/v1/health", 200, "none", "anonymous"]
+        ["/v1/health", 200, "none", "anonymous"],
+        ["unmatched", 404, "none", `key:${keyId(KEY)}`]
       ])
       for (const line of lines) {
         expect(line.annotations.method).toBe("GET")
@@ -61,6 +63,9 @@ layer(
       expect(res.headers["content-type"]).toBe("text/plain; version=0.0.4; charset=utf-8")
       const lines = res.text.split("\n")
       expect(lines).toContain("# TYPE http_requests_total counter")
+      // unknown paths share one label, so clients cannot grow the metric's label values
+      expect(res.text).not.toContain("random-path-31337")
+      expect(lines).toContain('http_requests_total{route="unmatched",method="GET",status="404"} 1')
       expect(lines).toContain('http_requests_total{route="/v1/markets/ticker",method="GET",status="200"} 2')
       expect(lines).toContain('http_requests_total{route="/v1/markets/ticker",method="GET",status="400"} 1')
       expect(lines).toContain("# TYPE http_request_duration_seconds histogram")
@@ -68,8 +73,8 @@ layer(
       expect(
         lines.some((l) => /^http_request_duration_seconds_bucket\{route="\/v1\/health",le="\+Inf"\} \d+$/.test(l))
       ).toBe(true)
-      // 3 counted requests in the first test (health is not counted) + 6 here, limit 5: the last 4 were rejected
-      expect(lines).toContain("rate_limit_rejections_total 4")
+      // 4 counted requests in the first test (health is not counted) + 6 here, limit 5: the last 5 were rejected
+      expect(lines).toContain("rate_limit_rejections_total 5")
     })
   )
 })
