@@ -1,4 +1,4 @@
-import { type Duration, Effect, Option, Schema } from "effect"
+import { type Duration, Effect, Option, type ParseResult, Schema } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { type CachedResponse, ResponseCache } from "../Cache/ResponseCache.js"
 import { Cmc, type CmcService } from "../Cmc/Cmc.js"
@@ -60,6 +60,22 @@ export interface MarketsQueryParams {
  * costs no CMC credit), CoinMarketCap second, the exchange's error last. Errors about the question itself (unknown
  * symbol or exchange, bad parameter, unsupported method) are returned as they are.
  */
+interface Codec<A> {
+  readonly encode: (value: A) => Effect.Effect<unknown, ParseResult.ParseError>
+  readonly decode: (body: string) => Effect.Effect<A, ParseResult.ParseError>
+}
+
+// Built once per schema: a parseJson schema made per request would be compiled again on every request.
+const codecs = new WeakMap<object, Codec<unknown>>()
+
+const codecOf = <A, I>(schema: Schema.Schema<A, I>): Codec<A> => {
+  const known = codecs.get(schema) as Codec<A> | undefined
+  if (known !== undefined) return known
+  const codec: Codec<A> = { encode: Schema.encode(schema), decode: Schema.decode(Schema.parseJson(schema)) }
+  codecs.set(schema, codec as Codec<unknown>)
+  return codec
+}
+
 export const makeMarketQueries = Effect.gen(function* () {
   const exchange = yield* Exchange
   const cache = yield* ResponseCache
@@ -74,8 +90,7 @@ export const makeMarketQueries = Effect.gen(function* () {
     fetch: Effect.Effect<A, E>,
     serveStale: (error: E) => boolean
   ): Effect.Effect<Cached<A>, E> => {
-    const encode = Schema.encode(schema)
-    const decode = Schema.decode(Schema.parseJson(schema))
+    const { encode, decode } = codecOf(schema)
     return cache
       .getOrFetch(
         key,
