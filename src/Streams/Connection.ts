@@ -1,4 +1,4 @@
-import { Effect, FiberMap, Option, type Scope, Stream } from "effect"
+import { Effect, ExecutionStrategy, Exit, Option, Scope } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import type { StreamChannel } from "../Exchange/Exchange.js"
 import {
@@ -14,7 +14,7 @@ import {
   upstreamKey
 } from "./Events.js"
 import { type Encoded, type Lane, makeOutbox, type Outbox } from "./Outbox.js"
-import { thresholdStep } from "./Operators.js"
+import { memo, thresholdStep } from "./Operators.js"
 import { type ConnectionRegistration, StreamHub } from "./StreamHub.js"
 
 /** Connection-wide events: acks of ping and unsubscribe, errors about bad messages, the shutdown notice. */
@@ -22,12 +22,25 @@ export type ControlEvent = AckEvent | ErrorEvent | ClosingEvent
 
 type MetaEvent = AckEvent | StatusEvent | ErrorEvent
 
-export interface ConnectionOptions {
-  readonly transport: "sse" | "ws"
+/** The socket side of a connection: SSE response or WebSocket. Every callback is plain synchronous code. */
+export interface Transport {
+  readonly kind: "sse" | "ws"
   /** Multiplexed WebSocket: data events also name their channel. */
   readonly multiplexed: boolean
   /** Bytes written to the socket and not yet sent. */
-  readonly transportBytes: () => number
+  readonly bufferedBytes: () => number
+  /**
+   * Whether the socket takes an event now. When it does not, the transport calls `resume` once it does (pending
+   * updates meanwhile conflate in the outbox).
+   */
+  readonly ready: (resume: () => void) => boolean
+  readonly write: (event: Encoded) => void
+  /** Everything was sent and no more will come (the stream ended, or the server is closing). */
+  readonly finished: () => void
+  /** The client fell more than STREAM_MAX_BUFFERED_BYTES behind. */
+  readonly overflowed: () => void
+  /** The server is shutting down. */
+  readonly closing: () => void
 }
 
 /** One client connection: its subscriptions feed one bounded outbox, with heartbeats and a control lane. */
@@ -41,12 +54,14 @@ export interface StreamConnection {
    */
   readonly subscribe: (
     subscription: Subscription,
-    options?: { readonly ack?: AckEvent; readonly onEnd?: Effect.Effect<void> }
+    options?: { readonly ack?: AckEvent; readonly onEnd?: () => void }
   ) => Effect.Effect<void>
   /** False when there was no such subscription. */
   readonly unsubscribe: (subscription: Subscription) => Effect.Effect<boolean>
-  readonly has: (subscription: Subscription) => Effect.Effect<boolean>
-  readonly size: Effect.Effect<number>
+  readonly has: (subscription: Subscription) => boolean
+  readonly size: () => number
+  /** Writes what is pending, as far as the socket takes it; transports call it when the socket opens. */
+  readonly resume: () => void
 }
 
 const encode = (event: { readonly event_type: string }): Encoded => ({
@@ -57,50 +72,72 @@ const encode = (event: { readonly event_type: string }): Encoded => ({
 // An upstream event reaches every subscriber as the same object unless a threshold changed it: encode it once.
 const encodedEvents = new WeakMap<SubscriptionEvent, Map<StreamChannel | null, Encoded>>()
 
-const encodeShared = (event: SubscriptionEvent, channel: StreamChannel | null): Encoded => {
-  let byChannel = encodedEvents.get(event)
-  if (byChannel === undefined) {
-    byChannel = new Map()
-    encodedEvents.set(event, byChannel)
-  }
-  let encoded = byChannel.get(channel)
-  if (encoded === undefined) {
-    encoded = encode(toWire(event, channel))
-    byChannel.set(channel, encoded)
-  }
-  return encoded
+const encodeShared = (event: SubscriptionEvent, channel: StreamChannel | null): Encoded =>
+  memo(encodedEvents, event, channel, () => encode(toWire(event, channel)))
+
+interface Running {
+  readonly scope: Scope.CloseableScope
+  readonly close: () => void
 }
 
 export const openConnection = (
-  options: ConnectionOptions
+  transport: Transport
 ): Effect.Effect<StreamConnection, never, StreamHub | AppConfig | Scope.Scope> =>
   Effect.gen(function* () {
     const hub = yield* StreamHub
     const config = yield* AppConfig
     const capacity = config.streamBufferSize
-    const outbox = yield* makeOutbox({
-      maxBytes: config.streamMaxBufferedBytes,
-      transportBytes: options.transportBytes
-    })
-    const fibers = yield* FiberMap.make<string>()
-    const lanes = new Map<string, { readonly token: object; readonly close: Effect.Effect<void> }>()
-    const registration = yield* hub.register((id) =>
-      Effect.gen(function* () {
-        return {
-          ...(yield* outbox.stats),
-          id,
-          transport: options.transport,
-          subscriptions: yield* FiberMap.size(fibers),
-          bufferedBytes: options.transportBytes()
-        }
-      })
-    )
-    const control = yield* outbox.lane<ControlEvent>({ mode: "queue", capacity, encode })
-    const heartbeat = yield* outbox.lane<HeartbeatEvent>({ mode: "latest", encode })
-    yield* hub.heartbeats.pipe(Stream.runForEach(heartbeat.offer), Effect.forkScoped)
+    const connectionScope = yield* Effect.scope
+    const running = new Map<string, Running>()
+    let writing = false
+    let finished = false
 
-    const dataLane = (subscription: Subscription): Effect.Effect<Lane<SubscriptionEvent>> => {
-      const channel: StreamChannel | null = options.multiplexed ? subscription.channel : null
+    // writes until the outbox is empty or the socket is full; re-entry (a write that triggers an event) is a no-op
+    const pump = (): void => {
+      if (writing || finished) return
+      writing = true
+      try {
+        for (;;) {
+          if (outbox.done()) {
+            finished = true
+            transport.finished()
+            return
+          }
+          if (!transport.ready(pump)) return
+          const next = outbox.next()
+          if (next === undefined) return
+          transport.write(next)
+        }
+      } finally {
+        writing = false
+      }
+    }
+
+    const outbox = makeOutbox({
+      maxBytes: config.streamMaxBufferedBytes,
+      transportBytes: transport.bufferedBytes,
+      onReady: pump,
+      onOverflow: () => {
+        finished = true
+        transport.overflowed()
+      }
+    })
+    const control = outbox.lane<ControlEvent>({ mode: "queue", capacity, encode })
+    const heartbeat = outbox.lane<HeartbeatEvent>({ mode: "latest", encode })
+    const registration = yield* hub.register({
+      stats: (id) => ({
+        ...outbox.stats(),
+        id,
+        transport: transport.kind,
+        subscriptions: running.size,
+        bufferedBytes: transport.bufferedBytes()
+      }),
+      heartbeat: heartbeat.offer,
+      closing: transport.closing
+    })
+
+    const dataLane = (subscription: Subscription): Lane<SubscriptionEvent> => {
+      const channel: StreamChannel | null = transport.multiplexed ? subscription.channel : null
       const toEncoded = (event: SubscriptionEvent) => encodeShared(event, channel)
       switch (subscription.channel) {
         case "ticker": {
@@ -136,14 +173,14 @@ export const openConnection = (
       }
     }
 
-    const stop = (key: string) =>
-      Effect.gen(function* () {
-        const running = yield* FiberMap.has(fibers, key)
-        yield* FiberMap.remove(fibers, key)
-        const current = lanes.get(key)
-        lanes.delete(key)
-        if (current !== undefined) yield* current.close
-        return running
+    /** Detaches a running subscription and drops its pending events; false when there was none. */
+    const stop = (key: string): Effect.Effect<boolean> =>
+      Effect.suspend(() => {
+        const current = running.get(key)
+        if (current === undefined) return Effect.succeed(false)
+        running.delete(key)
+        current.close()
+        return Effect.as(Scope.close(current.scope, Exit.void), true)
       })
 
     const subscribe: StreamConnection["subscribe"] = (subscription, o = {}) =>
@@ -151,29 +188,35 @@ export const openConnection = (
         const key = upstreamKey(subscription)
         yield* stop(key)
         // acks, status and the final error of one subscription stay in order with its data
-        const meta = yield* outbox.lane<MetaEvent>({
+        const meta = outbox.lane<MetaEvent>({
           mode: "queue",
           capacity,
           encode,
           sameSlot: (pending, next) => pending.event_type === "status" && next.event_type === "status"
         })
-        const data = yield* dataLane(subscription)
-        const token = {}
-        lanes.set(key, { token, close: Effect.zipRight(meta.close, data.close) })
-        if (o.ack !== undefined) yield* meta.offer(o.ack)
-        yield* hub.subscribe(subscription).pipe(
-          Stream.runForEach((event) =>
-            event.event_type === "status" || event.event_type === "error" ? meta.offer(event) : data.offer(event)
-          ),
-          Effect.zipRight(
-            Effect.suspend(() => {
+        const data = dataLane(subscription)
+        const scope = yield* Scope.fork(connectionScope, ExecutionStrategy.sequential)
+        const entry: Running = {
+          scope,
+          close: () => {
+            meta.close()
+            data.close()
+          }
+        }
+        running.set(key, entry)
+        if (o.ack !== undefined) meta.offer(o.ack)
+        yield* hub
+          .attach(subscription, {
+            event: (event) =>
+              event.event_type === "status" || event.event_type === "error" ? meta.offer(event) : data.offer(event),
+            end: () => {
               // ended by itself: its lanes stay until their last events (the error) went out
-              if (lanes.get(key)?.token === token) lanes.delete(key)
-              return o.onEnd ?? Effect.void
-            })
-          ),
-          FiberMap.run(fibers, key)
-        )
+              if (running.get(key) === entry) running.delete(key)
+              Effect.runFork(Scope.close(scope, Exit.void))
+              o.onEnd?.()
+            }
+          })
+          .pipe(Scope.extend(scope))
       })
 
     return {
@@ -182,7 +225,8 @@ export const openConnection = (
       control,
       subscribe,
       unsubscribe: (subscription) => stop(upstreamKey(subscription)),
-      has: (subscription) => FiberMap.has(fibers, upstreamKey(subscription)),
-      size: FiberMap.size(fibers)
+      has: (subscription) => running.has(upstreamKey(subscription)),
+      size: () => running.size,
+      resume: pump
     } satisfies StreamConnection
   })

@@ -1,20 +1,8 @@
-import { HttpLayerRouter, HttpServerRequest, HttpServerResponse, Socket } from "@effect/platform"
+import { HttpLayerRouter, HttpServerRequest, HttpServerResponse, type Socket } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
-import {
-  Clock,
-  type Context,
-  Deferred,
-  Duration,
-  Effect,
-  Either,
-  Exit,
-  Fiber,
-  Layer,
-  Option,
-  Queue,
-  Schedule,
-  Stream
-} from "effect"
+import { Clock, type Context, Deferred, Duration, Effect, Either, Exit, Layer, Scope } from "effect"
+import type { ServerResponse } from "node:http"
+import { Readable } from "node:stream"
 import type { WebSocket } from "ws"
 import { AppConfig } from "../AppConfig.js"
 import { InvalidParameter } from "../Domain/Errors.js"
@@ -29,10 +17,10 @@ import { StreamHub } from "./StreamHub.js"
 /** Reconnection delay SSE clients are told to use. */
 export const SSE_RETRY_MS = 3000
 /** How long a closing WebSocket may take to complete the close handshake before it is cut. */
-const CLOSE_GRACE = Duration.seconds(5)
-/** The writer waits while more than this is queued in the socket, so that updates conflate in the outbox instead. */
+const CLOSE_GRACE_MS = 5000
+/** Writes stop while more than this is queued in the socket, so that updates conflate in the outbox instead. */
 const WRITE_HIGH_WATER = 64 * 1024
-const WRITE_POLL = Duration.millis(10)
+const WRITE_POLL_MS = 10
 
 const SSE_HEADERS = {
   "cache-control": "no-cache",
@@ -55,57 +43,82 @@ const requested = (channel: StreamChannel, request: HttpServerRequest.HttpServer
   })
 
 const closingNotice = (connection: StreamConnection) =>
-  Effect.flatMap(Clock.currentTimeMillis, (timestamp) =>
-    connection.control.offer({ event_type: "status", status: "closing", reason: "server shutting down", timestamp })
-  )
+  connection.control.offer({
+    event_type: "status",
+    status: "closing",
+    reason: "server shutting down",
+    timestamp: Date.now()
+  })
 
-const sseBody = (subscription: Subscription, response: () => { writableLength: number; destroy: () => void }) =>
-  Stream.unwrapScoped(
-    Effect.gen(function* () {
-      const connection = yield* openConnection({
-        transport: "sse",
-        multiplexed: false,
-        transportBytes: () => response().writableLength
-      })
-      yield* connection.subscribe(subscription, { onEnd: connection.outbox.end })
-      yield* connection.registration.closing.pipe(
-        Effect.zipRight(closingNotice(connection)),
-        Effect.zipRight(connection.outbox.end),
-        Effect.forkScoped
-      )
-      // an SSE response cannot be closed with a reason; cutting it is all there is
-      yield* connection.outbox.overflowed.pipe(
-        Effect.zipRight(connection.registration.closedSlow),
-        Effect.zipRight(Effect.logInfo("slow SSE client disconnected")),
-        Effect.zipRight(Effect.sync(() => response().destroy())),
-        Effect.forkScoped
-      )
-      let id = 0
-      const frames = Stream.repeatEffectOption(
-        Effect.flatMap(
-          connection.outbox.take,
-          Option.match({ onNone: () => Effect.fail(Option.none()), onSome: Effect.succeed })
-        )
-      ).pipe(
-        Stream.map((e) => {
-          id += 1
-          return `id: ${id}\nevent: ${e.event}\ndata: ${e.data}\n\n`
-        })
-      )
-      return Stream.concat(Stream.succeed(`retry: ${SSE_RETRY_MS}\n\n`), frames)
+/** SSE frames wait in this stream while the response is congested; past it, updates conflate in the outbox. */
+const SSE_HIGH_WATER = 16 * 1024
+
+/**
+ * An SSE response: the connection writes frames straight into a Node stream piped to the response, so an event
+ * costs no fiber hop. The connection lives until the response closes, whoever closes it.
+ */
+const sseResponse = (subscription: Subscription, response: ServerResponse) =>
+  Effect.gen(function* () {
+    const hub = yield* StreamHub
+    const scope = yield* Scope.make()
+    let resumeWrites: (() => void) | undefined
+    const body = new Readable({
+      highWaterMark: SSE_HIGH_WATER,
+      read: () => {
+        const resume = resumeWrites
+        resumeWrites = undefined
+        resume?.()
+      }
     })
-  ).pipe(Stream.encodeText)
+    let id = 0
+    const connection: StreamConnection = yield* openConnection({
+      kind: "sse",
+      multiplexed: false,
+      bufferedBytes: () => body.readableLength + response.writableLength,
+      ready: (resume) => {
+        if (body.destroyed) return false
+        if (body.readableLength < SSE_HIGH_WATER) return true
+        resumeWrites = resume
+        return false
+      },
+      write: (event) => {
+        id += 1
+        body.push(`id: ${id}\nevent: ${event.event}\ndata: ${event.data}\n\n`)
+      },
+      finished: () => {
+        if (!body.destroyed) body.push(null)
+      },
+      // an SSE response cannot be closed with a reason; cutting it is all there is
+      overflowed: () => {
+        connection.registration.closedSlow()
+        hub.runDetached(Effect.logInfo("slow SSE client disconnected"))
+        response.destroy()
+        body.destroy()
+      },
+      closing: () => {
+        closingNotice(connection)
+        connection.outbox.end()
+      }
+    }).pipe(Scope.extend(scope))
+    const release = () => {
+      body.destroy()
+      hub.runDetached(Scope.close(scope, Exit.void))
+    }
+    if (response.destroyed || response.socket === null || response.socket.destroyed) release()
+    else response.once("close", release)
+    body.push(`retry: ${SSE_RETRY_MS}\n\n`)
+    const ended = connection.outbox.end
+    yield* connection.subscribe(subscription, { onEnd: ended })
+    return body
+  }).pipe(Effect.uninterruptible)
 
 const sseRoute = (channel: StreamChannel, context: Context.Context<Services>) =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
     const subscription = yield* requested(channel, request)
     if (Either.isLeft(subscription)) return subscription.left
-    const body = sseBody(subscription.right, () => NodeHttpServerRequest.toServerResponse(request))
-    return HttpServerResponse.stream(Stream.provideContext(body, context), {
-      contentType: "text/event-stream",
-      headers: SSE_HEADERS
-    })
+    const body = yield* sseResponse(subscription.right, NodeHttpServerRequest.toServerResponse(request))
+    return HttpServerResponse.raw(body, { contentType: "text/event-stream", headers: SSE_HEADERS })
   }).pipe(Effect.provide(context))
 
 interface CloseReason {
@@ -119,20 +132,18 @@ const errorOf = (code: string, message: string, extra: Omit<ErrorEvent, "event_t
   ({ event_type: "error", code, message, ...extra }) satisfies ErrorEvent
 
 /** What a WebSocket client's message does: ping on every route; subscribe and unsubscribe on /ws only. */
-const clientMessageHandler = (connection: StreamConnection, multiplexed: boolean) =>
+const clientMessageHandler = (connection: StreamConnection, multiplexed: boolean, hub: StreamHub, config: AppConfig) =>
   Effect.fnUntraced(function* (text: string) {
-    const hub = yield* StreamHub
-    const config = yield* AppConfig
     const parsed = parseClientMessage(text)
-    if (Either.isLeft(parsed)) return yield* connection.control.offer(errorOf("invalid_message", parsed.left))
+    if (Either.isLeft(parsed)) return connection.control.offer(errorOf("invalid_message", parsed.left))
     const message = parsed.right
     const id = message.id === undefined ? {} : { id: message.id }
     if (message.op === "ping") {
       const timestamp = yield* Clock.currentTimeMillis
-      return yield* connection.control.offer({ event_type: "ack", op: "ping", ...id, timestamp })
+      return connection.control.offer({ event_type: "ack", op: "ping", ...id, timestamp })
     }
     if (!multiplexed) {
-      return yield* connection.control.offer(
+      return connection.control.offer(
         errorOf("unsupported_op", "this route streams one market; subscribe and unsubscribe on /ws", {
           op: message.op,
           ...id
@@ -152,20 +163,20 @@ const clientMessageHandler = (connection: StreamConnection, multiplexed: boolean
         symbol,
         ...(interval === undefined ? {} : { interval })
       }
-      return yield* connection.control.offer(errorEvent(validated.left, about))
+      return connection.control.offer(errorEvent(validated.left, about))
     }
     const subscription = validated.right
     const ref = { ...subscriptionRef(subscription), ...id }
     if (message.op === "unsubscribe") {
       const removed = yield* connection.unsubscribe(subscription)
-      return yield* connection.control.offer(
+      return connection.control.offer(
         removed
           ? ({ event_type: "ack", op: "unsubscribe", ...ref } satisfies AckEvent)
           : errorOf("not_subscribed", "no such subscription on this connection", { op: "unsubscribe", ...ref })
       )
     }
-    if (!(yield* connection.has(subscription)) && (yield* connection.size) >= config.wsMaxSubscriptions) {
-      return yield* connection.control.offer(
+    if (!connection.has(subscription) && connection.size() >= config.wsMaxSubscriptions) {
+      return connection.control.offer(
         errorOf(
           "too_many_subscriptions",
           `at most ${config.wsMaxSubscriptions} subscriptions per connection; unsubscribe first`,
@@ -184,30 +195,6 @@ const clientMessageHandler = (connection: StreamConnection, multiplexed: boolean
     })
   })
 
-/**
- * Protocol pings every `interval`: a peer that has answered nothing (pong or message) since the previous ping is
- * gone, however open its TCP connection looks.
- */
-const keepAlive = (ws: WebSocket, interval: Duration.Duration, peer: { alive: boolean }) => {
-  const onPong = () => {
-    peer.alive = true
-  }
-  return Effect.acquireRelease(
-    Effect.sync(() => ws.on("pong", onPong)),
-    () => Effect.sync(() => ws.off("pong", onPong))
-  ).pipe(
-    Effect.zipRight(
-      Effect.sync(() => {
-        if (ws.readyState !== ws.OPEN) return
-        if (!peer.alive) return ws.terminate()
-        peer.alive = false
-        ws.ping()
-      }).pipe(Effect.delay(interval), Effect.forever)
-    ),
-    Effect.scoped
-  )
-}
-
 /** One WebSocket connection: single-stream (/ws/ticker, /ws/realtime) or multiplexed (/ws). */
 const webSocket = (request: HttpServerRequest.HttpServerRequest, mode: WsMode) =>
   Effect.gen(function* () {
@@ -217,114 +204,168 @@ const webSocket = (request: HttpServerRequest.HttpServerRequest, mode: WsMode) =
         new InvalidParameter({ message: "This route speaks WebSocket: connect with an Upgrade: websocket request" })
       )
     }
-    const socket = upgrade.right
+    // the connection lives on after the handshake without this request's fiber: one suspended fiber per connection
+    const scope = yield* Scope.make()
+    return yield* connectWebSocket(request, upgrade.right, mode, scope).pipe(Scope.extend(scope))
+  }).pipe(Effect.uninterruptible)
+
+const connectWebSocket = (
+  request: HttpServerRequest.HttpServerRequest,
+  socket: Socket.Socket,
+  mode: WsMode,
+  scope: Scope.CloseableScope
+) =>
+  Effect.gen(function* () {
+    const hub = yield* StreamHub
     const config = yield* AppConfig
     const tcp = NodeHttpServerRequest.toIncomingMessage(request).socket
+    // the platform's Socket hands events through fibers; the `ws` instance underneath takes them directly
     let raw: WebSocket | undefined
-    const peer = { alive: true }
-    const transportBytes = () => raw?.bufferedAmount ?? tcp.writableLength
-    const write = yield* socket.writer
-    const connection = yield* openConnection({ transport: "ws", multiplexed: mode.multiplexed, transportBytes })
-    const closeWith = yield* Deferred.make<CloseReason>()
-    let closeRequested = false
+    let alive = true
+    let closeRequested: CloseReason | undefined
+    let closeTimer: ReturnType<typeof setTimeout> | undefined
+    let pingTimer: ReturnType<typeof setInterval> | undefined
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        clearTimeout(closeTimer)
+        clearInterval(pingTimer)
+      })
+    )
+    const sendClose = (ws: WebSocket, { code, reason }: CloseReason) => {
+      ws.close(code, reason)
+      closeTimer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS)
+      closeTimer.unref()
+    }
     const requestClose = (code: number, reason: string) => {
-      closeRequested = true
-      Deferred.unsafeDone(closeWith, Exit.succeed({ code, reason }))
+      if (closeRequested !== undefined) return
+      closeRequested = { code, reason }
+      if (raw !== undefined) sendClose(raw, closeRequested)
     }
     let afterDrain: CloseReason = { code: 1000, reason: "stream ended" }
-    const opened = yield* Deferred.make<void>()
 
-    // writer: waits while the socket holds more than the high-water mark, so a slow client's updates conflate
+    // a socket holding more than the high-water mark is polled until it drained, so a slow client's updates conflate
     const highWater = Math.min(WRITE_HIGH_WATER, Math.floor(config.streamMaxBufferedBytes / 2))
-    yield* Effect.gen(function* () {
-      while (true) {
-        const next = yield* connection.outbox.take
-        if (Option.isNone(next)) break
-        while (transportBytes() > highWater) yield* Effect.sleep(WRITE_POLL)
-        yield* write(next.value.data)
-      }
-      requestClose(afterDrain.code, afterDrain.reason)
-    }).pipe(Effect.forkScoped)
-
-    yield* connection.outbox.overflowed.pipe(
-      Effect.zipRight(connection.registration.closedSlow),
-      Effect.zipRight(Effect.logInfo("slow WebSocket client disconnected")),
-      Effect.zipRight(
-        Effect.sync(() => requestClose(1008, `slow consumer: over ${config.streamMaxBufferedBytes} bytes behind`))
-      ),
-      Effect.forkScoped
-    )
-    yield* connection.registration.closing.pipe(
-      Effect.zipRight(Effect.sync(() => requestClose(1001, "server shutting down"))),
-      Effect.forkScoped
-    )
-
-    yield* Deferred.await(opened).pipe(
-      Effect.zipRight(
-        Effect.suspend(() => (raw === undefined ? Effect.void : keepAlive(raw, config.wsPingInterval, peer)))
-      ),
-      Effect.forkScoped
-    )
+    let polling = false
+    const connection: StreamConnection = yield* openConnection({
+      kind: "ws",
+      multiplexed: mode.multiplexed,
+      bufferedBytes: () => raw?.bufferedAmount ?? tcp.writableLength,
+      ready: (resume) => {
+        // before the handshake completed: the socket's opening resumes the writes
+        if (raw === undefined || raw.readyState !== raw.OPEN) return false
+        if (raw.bufferedAmount <= highWater) return true
+        if (!polling) {
+          polling = true
+          setTimeout(() => {
+            polling = false
+            resume()
+          }, WRITE_POLL_MS).unref()
+        }
+        return false
+      },
+      write: (event) => {
+        event.bytes ??= Buffer.from(event.data)
+        raw?.send(event.bytes, { binary: false })
+      },
+      finished: () => requestClose(afterDrain.code, afterDrain.reason),
+      overflowed: () => {
+        connection.registration.closedSlow()
+        hub.runDetached(Effect.logInfo("slow WebSocket client disconnected"))
+        requestClose(1008, `slow consumer: over ${config.streamMaxBufferedBytes} bytes behind`)
+      },
+      closing: () => requestClose(1001, "server shutting down")
+    })
+    const opened = connection
 
     if (!mode.multiplexed) {
-      yield* connection.subscribe(mode.subscription, {
-        onEnd: Effect.suspend(() => {
+      yield* opened.subscribe(mode.subscription, {
+        onEnd: () => {
           afterDrain = { code: 1011, reason: "upstream failed" }
-          return connection.outbox.end
-        })
+          opened.outbox.end()
+        }
       })
     }
 
-    // inbound: size and rate are checked as messages arrive; a queue keeps them in order for the handler
-    const inbox = yield* Queue.unbounded<string>()
+    // inbound: size and rate are checked as messages arrive; one fiber at a time handles them, in order
+    const handle = clientMessageHandler(opened, mode.multiplexed, hub, config)
+    const inbox: Array<string> = []
+    let handling = false
+    const handleAll: Effect.Effect<void> = Effect.suspend(() => {
+      const next = inbox.shift()
+      if (next === undefined) {
+        handling = false
+        return Effect.void
+      }
+      return Effect.zipRight(handle(next), handleAll)
+    })
+    let windowStart = Date.now()
     let received = 0
-    yield* Effect.sync(() => {
-      received = 0
-    }).pipe(Effect.repeat(Schedule.spaced("1 second")), Effect.forkScoped)
     const decoder = new TextDecoder()
     const onMessage = (data: string | Uint8Array) => {
-      peer.alive = true
-      if (closeRequested) return
+      alive = true
+      if (closeRequested !== undefined) return
       const size = typeof data === "string" ? Buffer.byteLength(data) : data.byteLength
       if (size > config.wsMaxMessageBytes) {
         return requestClose(1009, `message over ${config.wsMaxMessageBytes} bytes`)
+      }
+      const now = Date.now()
+      if (now - windowStart >= 1000) {
+        windowStart = now
+        received = 0
       }
       received += 1
       if (received > config.wsMaxMessagesPerSecond) {
         return requestClose(1008, `over ${config.wsMaxMessagesPerSecond} messages per second`)
       }
-      Queue.unsafeOffer(inbox, typeof data === "string" ? data : decoder.decode(data))
+      inbox.push(typeof data === "string" ? data : decoder.decode(data))
+      if (!handling) {
+        handling = true
+        hub.runDetached(handleAll)
+      }
     }
 
-    const handle = clientMessageHandler(connection, mode.multiplexed)
-    yield* Queue.take(inbox).pipe(Effect.flatMap(handle), Effect.forever, Effect.forkScoped)
+    // protocol pings: a peer that has answered nothing (pong or message) since the previous ping is gone, however
+    // open its TCP connection looks
+    const onOpen = (ws: WebSocket) => {
+      raw = ws
+      ws.on("pong", () => {
+        alive = true
+      })
+      pingTimer = setInterval(() => {
+        if (ws.readyState !== ws.OPEN) return
+        if (!alive) return ws.terminate()
+        alive = false
+        ws.ping()
+      }, Duration.toMillis(config.wsPingInterval))
+      pingTimer.unref()
+      if (closeRequested !== undefined) sendClose(ws, closeRequested)
+      else opened.resume()
+    }
 
-    const run = yield* socket
+    const handshake = yield* Deferred.make<void>()
+    yield* socket
       .runRaw(onMessage, {
-        onOpen: Effect.suspend(() => {
-          raw = webSocketOn(tcp)
-          return Deferred.succeed(opened, undefined)
-        })
+        onOpen: Effect.sync(() => {
+          const ws = webSocketOn(tcp)
+          if (ws !== undefined) onOpen(ws)
+        }).pipe(Effect.zipRight(Deferred.succeed(handshake, undefined)))
       })
       .pipe(
         Effect.catchAll((error) => Effect.logDebug("WebSocket ended", { reason: String(error) })),
-        Effect.forkScoped
+        // on server shutdown the hub interrupts what is left: say why before the socket goes (its own release
+        // would close it without a code)
+        Effect.onInterrupt(() =>
+          Effect.sync(() => {
+            if (raw !== undefined && raw.readyState === raw.OPEN) raw.close(1001, "server shutting down")
+          })
+        ),
+        Effect.ensuring(Effect.zipRight(Deferred.succeed(handshake, undefined), Scope.close(scope, Exit.void))),
+        hub.runConnection
       )
-    const closing = Deferred.await(closeWith).pipe(
-      Effect.flatMap(({ code, reason }) => write(new Socket.CloseEvent(code, reason))),
-      Effect.zipRight(Fiber.join(run).pipe(Effect.timeout(CLOSE_GRACE), Effect.ignore)),
-      Effect.ensuring(Effect.sync(() => raw?.terminate()))
-    )
-    yield* Effect.raceFirst(Fiber.join(run), closing).pipe(
-      // on server shutdown the platform interrupts this fiber: say why before the socket goes
-      Effect.onInterrupt(() =>
-        Effect.sync(() => {
-          if (raw !== undefined && raw.readyState === raw.OPEN) raw.close(1001, "server shutting down")
-        })
-      )
-    )
+    // answering before the handshake completed would make the platform write an HTTP response on the socket
+    yield* Deferred.await(handshake)
     return HttpServerResponse.empty()
-  }).pipe(Effect.scoped)
+  })
 
 const webSocketRoute = (
   context: Context.Context<Services>,

@@ -31,44 +31,82 @@ export const tickerEvent = (sample: TickerSample, priceChangePercent: number): T
   price_change_percent: priceChangePercent
 })
 
-/**
- * Ticker events for one subscriber: a sample passes only when `last` moved by `threshold` since the last event
- * *sent*. Stream.changesWith would compare with the previous sample instead and never fire on a slow drift.
- * Other messages pass through untouched.
- */
-export const tickerThreshold =
-  (threshold: number) =>
-  <E, R>(messages: Stream.Stream<UpstreamMessage, E, R>): Stream.Stream<SubscriptionEvent, E, R> =>
-    messages.pipe(
-      Stream.mapAccum(Option.none<number>(), (lastSent, message) => {
-        if (message.event_type !== "ticker_sample") {
-          return [lastSent, Option.some<SubscriptionEvent>(message)] as const
-        }
-        return Option.match(thresholdStep(Option.getOrUndefined(lastSent), message.last, threshold), {
-          onNone: () => [lastSent, Option.none<SubscriptionEvent>()] as const,
-          onSome: (change) =>
-            [Option.some(message.last), Option.some<SubscriptionEvent>(tickerEvent(message, change))] as const
-        })
-      }),
-      Stream.filterMap((event) => event)
-    )
+// Subscribers mostly agree on the change (same reference price) and the depth: sharing the event object lets the
+// connections encode it once for all of them.
+const tickerEvents = new WeakMap<TickerSample, Map<number, TickerEvent>>()
+const slicedBooks = new WeakMap<OrderBookEvent, Map<number, OrderBookEvent>>()
+
+/** The value cached for (`key`, `n`), made once. */
+export const memo = <K extends object, N, V>(cache: WeakMap<K, Map<N, V>>, key: K, n: N, make: () => V): V => {
+  let byN = cache.get(key)
+  if (byN === undefined) {
+    byN = new Map()
+    cache.set(key, byN)
+  }
+  let value = byN.get(n)
+  if (value === undefined) {
+    value = make()
+    byN.set(n, value)
+  }
+  return value
+}
+
+const sharedTickerEvent = (sample: TickerSample, change: number): TickerEvent =>
+  memo(tickerEvents, sample, change, () => tickerEvent(sample, change))
 
 export const sliceBook = (book: OrderBookEvent, depth: number): OrderBookEvent =>
   book.bids.length <= depth && book.asks.length <= depth
     ? book
-    : { ...book, bids: book.bids.slice(0, depth), asks: book.asks.slice(0, depth) }
+    : memo(slicedBooks, book, depth, () => ({
+        ...book,
+        bids: book.bids.slice(0, depth),
+        asks: book.asks.slice(0, depth)
+      }))
+
+/**
+ * Ticker events for one subscriber, one sample at a time: a sample passes only when `last` moved by `threshold` since
+ * the last event *sent* (Stream.changesWith would compare with the previous sample and never fire on a slow drift).
+ * Other messages pass through untouched.
+ */
+export const makeTickerThreshold = (threshold: number) => {
+  let lastSent: number | undefined
+  return (message: UpstreamMessage): SubscriptionEvent | undefined => {
+    if (message.event_type !== "ticker_sample") return message
+    const change = thresholdStep(lastSent, message.last, threshold)
+    if (Option.isNone(change)) return undefined
+    lastSent = message.last
+    return sharedTickerEvent(message, change.value)
+  }
+}
+
+/** What one subscription makes of each upstream message: undefined skips it. The caller ends after an error. */
+export const makeSubscriptionFilter = (subscription: Subscription) => {
+  const threshold = makeTickerThreshold(subscription.threshold)
+  return (message: UpstreamMessage): SubscriptionEvent | undefined =>
+    message.event_type === "orderbook" && subscription.channel === "orderbook"
+      ? sliceBook(message, subscription.depth)
+      : threshold(message)
+}
+
+export const tickerThreshold =
+  (threshold: number) =>
+  <E, R>(messages: Stream.Stream<UpstreamMessage, E, R>): Stream.Stream<SubscriptionEvent, E, R> =>
+    Stream.suspend(() => {
+      const step = makeTickerThreshold(threshold)
+      return Stream.filterMap(messages, (m) => Option.fromNullable(step(m)))
+    })
 
 /** What one subscription delivers, from its upstream's messages; ends with the upstream's error, if any. */
 export const forSubscription =
   (subscription: Subscription) =>
   <E, R>(messages: Stream.Stream<UpstreamMessage, E, R>): Stream.Stream<SubscriptionEvent, E, R> =>
-    messages.pipe(
-      Stream.takeUntil((m) => m.event_type === "error"),
-      Stream.map((m) =>
-        m.event_type === "orderbook" && subscription.channel === "orderbook" ? sliceBook(m, subscription.depth) : m
-      ),
-      tickerThreshold(subscription.threshold)
-    )
+    Stream.suspend(() => {
+      const step = makeSubscriptionFilter(subscription)
+      return messages.pipe(
+        Stream.takeUntil((m) => m.event_type === "error"),
+        Stream.filterMap((m) => Option.fromNullable(step(m)))
+      )
+    })
 
 /** A heartbeat every `interval`, the first one `interval` after the start. */
 export const heartbeats = (interval: Duration.DurationInput): Stream.Stream<HeartbeatEvent> =>

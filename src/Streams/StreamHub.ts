@@ -1,10 +1,10 @@
-import { Data, Deferred, Effect, PubSub, RcMap, Ref, type Scope, Stream } from "effect"
+import { Data, Deferred, Effect, FiberSet, RcMap, type Scope, Stream } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { NotSupported, UnsupportedInterval } from "../Domain/Errors.js"
 import { Exchange, type StreamChannel } from "../Exchange/Exchange.js"
 import type { HeartbeatEvent, StatusEvent, Subscription, SubscriptionEvent, UpstreamMessage } from "./Events.js"
 import type { OutboxStats } from "./Outbox.js"
-import { forSubscription, heartbeats } from "./Operators.js"
+import { heartbeats, makeSubscriptionFilter } from "./Operators.js"
 import { MAX_STREAM_DEPTH, runUpstream, type UpstreamSpec } from "./Upstream.js"
 
 export const DEFAULT_STREAM_DEPTH = 10
@@ -38,22 +38,38 @@ export interface HubStats {
   readonly slowClosed: number
 }
 
-export interface ConnectionRegistration {
-  readonly id: number
-  /** Completes when the server starts shutting down: the connection should say goodbye and end. */
-  readonly closing: Effect.Effect<void>
-  /** Counts a slow-consumer close in the stats. */
-  readonly closedSlow: Effect.Effect<void>
+/** What a connection tells the hub when it registers. */
+export interface ConnectionHooks {
+  readonly stats: (id: number) => ConnectionStats
+  /** Every connection's heartbeat, from one timer for all. */
+  readonly heartbeat: (event: HeartbeatEvent) => void
+  /** The server is shutting down: the connection should say goodbye and end. */
+  readonly closing: () => void
 }
 
-/** Messages buffered per subscriber between the upstream and the connection; it moves them on at once. */
-const SUBSCRIBER_BUFFER = 64
+export interface ConnectionRegistration {
+  readonly id: number
+  /** Counts a slow-consumer close in the stats. */
+  readonly closedSlow: () => void
+}
+
+/** Where one subscription's events go, synchronously, as its upstream publishes them. */
+export interface SubscriptionSink {
+  readonly event: (event: SubscriptionEvent) => void
+  /** After the error event that ends the subscription. */
+  readonly end: () => void
+}
 
 class UpstreamKey extends Data.Class<UpstreamSpec> {}
 
+type Listener = (message: UpstreamMessage) => void
+
 interface Upstream {
-  /** Live messages, preceded by the current snapshot (ticker, book, candle) and status for a late joiner. */
-  readonly subscribe: Effect.Effect<Stream.Stream<UpstreamMessage>, never, Scope.Scope>
+  /**
+   * Adds a listener for live messages, first handing it the current snapshot (ticker, book, candle) and status, for
+   * a late joiner; it is removed when the scope closes.
+   */
+  readonly listen: (listener: Listener) => Effect.Effect<void, never, Scope.Scope>
 }
 
 const isSnapshot = (m: UpstreamMessage) =>
@@ -77,18 +93,16 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
 
     const openUpstream = (key: UpstreamKey) =>
       Effect.gen(function* () {
-        const pubsub = yield* Effect.acquireRelease(PubSub.sliding<UpstreamMessage>(SUBSCRIBER_BUFFER), PubSub.shutdown)
-        const lock = yield* Effect.makeSemaphore(1)
+        const listeners = new Set<Listener>()
         let snapshot: UpstreamMessage | undefined
         let status: StatusEvent | undefined
+        // one synchronous loop over the subscribers: no queue, no fiber per subscriber
         const publish = (message: UpstreamMessage) =>
-          lock.withPermits(1)(
-            Effect.suspend(() => {
-              if (isSnapshot(message) || message.event_type === "error") snapshot = message
-              if (message.event_type === "status") status = message.status === "reconnecting" ? message : undefined
-              return PubSub.publish(pubsub, message)
-            })
-          )
+          Effect.sync(() => {
+            if (isSnapshot(message) || message.event_type === "error") snapshot = message
+            if (message.event_type === "status") status = message.status === "reconnecting" ? message : undefined
+            for (const listener of listeners) listener(message)
+          })
         const spec: UpstreamSpec = {
           channel: key.channel,
           exchange: key.exchange,
@@ -102,15 +116,20 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
           Effect.scoped,
           // a failed upstream leaves the map, so that the next subscriber tries afresh
           Effect.zipRight(RcMap.invalidate(upstreams, key).pipe(Effect.forkDaemon)),
+          // a fiber inherits its parent's interruptibility: whoever subscribed first, the loop must stop on release
+          Effect.interruptible,
           Effect.forkScoped
         )
         return {
-          subscribe: lock.withPermits(1)(
-            Effect.map(PubSub.subscribe(pubsub), (dequeue) => {
-              const initial = [snapshot, status].filter((m): m is UpstreamMessage => m !== undefined)
-              return Stream.concat(Stream.fromIterable(initial), Stream.fromQueue(dequeue))
-            })
-          )
+          listen: (listener) =>
+            Effect.acquireRelease(
+              Effect.sync(() => {
+                if (snapshot !== undefined) listener(snapshot)
+                if (status !== undefined) listener(status)
+                listeners.add(listener)
+              }),
+              () => Effect.sync(() => listeners.delete(listener))
+            )
         } satisfies Upstream
       }).pipe(
         Effect.annotateLogs({
@@ -125,7 +144,7 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
       lookup: openUpstream,
       idleTimeToLive: config.streamIdleGrace
     })
-    const subscribers = yield* Ref.make(0)
+    let subscribers = 0
 
     const validate = Effect.fn("StreamHub.validate")(function* (request: SubscriptionRequest) {
       const market = yield* exchange.resolve(request.exchange, request.symbol)
@@ -161,50 +180,91 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
       } satisfies Subscription
     })
 
-    /** The events of one subscription: its upstream's, filtered for it. Ends after an error event. */
-    const subscribe = (subscription: Subscription): Stream.Stream<SubscriptionEvent> =>
-      Stream.unwrapScoped(
-        Effect.gen(function* () {
-          const key = new UpstreamKey({
-            channel: subscription.channel,
-            exchange: subscription.exchange,
-            symbol: subscription.symbol,
-            interval: subscription.interval
-          })
-          const upstream = yield* RcMap.get(upstreams, key)
-          yield* Effect.acquireRelease(
-            Ref.update(subscribers, (n) => n + 1),
-            () => Ref.update(subscribers, (n) => n - 1)
-          )
-          const messages = yield* upstream.subscribe
-          return messages.pipe(forSubscription(subscription))
+    /**
+     * Feeds one subscription's events to `sink` until the scope closes: its upstream's messages, filtered for it, in
+     * the upstream's own loop. After an error event the sink is ended and hears nothing more.
+     */
+    const attach = (subscription: Subscription, sink: SubscriptionSink) =>
+      Effect.gen(function* () {
+        const key = new UpstreamKey({
+          channel: subscription.channel,
+          exchange: subscription.exchange,
+          symbol: subscription.symbol,
+          interval: subscription.interval
         })
+        const upstream = yield* RcMap.get(upstreams, key)
+        yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            subscribers += 1
+          }),
+          () =>
+            Effect.sync(() => {
+              subscribers -= 1
+            })
+        )
+        const filter = makeSubscriptionFilter(subscription)
+        let ended = false
+        yield* upstream.listen((message) => {
+          if (ended) return
+          const event = filter(message)
+          if (event === undefined) return
+          if (event.event_type === "error") ended = true
+          // one subscriber's failure must not cost the others their event
+          try {
+            sink.event(event)
+            if (ended) sink.end()
+          } catch (defect) {
+            ended = true
+            Effect.runFork(Effect.logError("stream subscriber failed", { defect: String(defect) }))
+          }
+        })
+      })
+
+    /** The events of one subscription as a Stream (for in-process consumers). Ends after an error event. */
+    const subscribe = (subscription: Subscription): Stream.Stream<SubscriptionEvent> =>
+      Stream.asyncScoped<SubscriptionEvent>(
+        (emit) =>
+          attach(subscription, {
+            event: (event) => void emit.single(event),
+            end: () => void emit.end()
+          }),
+        "unbounded"
       ).pipe(
         Stream.withSpan("StreamHub.subscribe", {
           attributes: { exchange: subscription.exchange, channel: subscription.channel, symbol: subscription.symbol }
         })
       )
 
-    // connections, so that shutdown can end them and wait for them
+    // connections, so that shutdown can end them and wait for them, and so that one timer beats for all of them
     const closing = yield* Deferred.make<void>()
-    const connections = new Map<number, Effect.Effect<ConnectionStats>>()
+    const connections = new Map<number, ConnectionHooks>()
     const allGone = yield* Effect.makeLatch(true)
     let nextId = 0
     let slowClosed = 0
+    let shuttingDown = false
 
-    const register = (stats: (id: number) => Effect.Effect<ConnectionStats>) =>
+    yield* heartbeats(config.streamHeartbeatInterval).pipe(
+      Stream.runForEach((event) =>
+        Effect.sync(() => {
+          for (const connection of connections.values()) connection.heartbeat(event)
+        })
+      ),
+      Effect.forkScoped
+    )
+
+    const register = (hooks: ConnectionHooks) =>
       Effect.acquireRelease(
         Effect.sync((): ConnectionRegistration => {
           nextId += 1
           const id = nextId
-          connections.set(id, stats(id))
+          connections.set(id, hooks)
           allGone.unsafeClose()
+          if (shuttingDown) hooks.closing()
           return {
             id,
-            closing: Deferred.await(closing),
-            closedSlow: Effect.sync(() => {
+            closedSlow: () => {
               slowClosed += 1
-            })
+            }
           }
         }),
         (registration) =>
@@ -215,28 +275,37 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
       )
 
     const stats: Effect.Effect<HubStats> = Effect.gen(function* () {
-      const all = yield* Effect.all(Array.from(connections.values()))
       return {
         upstreams: (yield* RcMap.keys(upstreams)).length,
-        subscribers: yield* Ref.get(subscribers),
-        connections: all,
+        subscribers,
+        connections: Array.from(connections, ([id, hooks]) => hooks.stats(id)),
         slowClosed
       }
     })
 
     /** Asks every live connection to end (SSE: a closing notice, WebSocket: 1001) and waits for them. */
     const shutdown = Effect.gen(function* () {
-      if (!(yield* Deferred.succeed(closing, undefined)) || connections.size === 0) return
+      if (!(yield* Deferred.succeed(closing, undefined))) return
+      shuttingDown = true
+      if (connections.size === 0) return
       yield* Effect.logInfo("closing live streams", { connections: connections.size })
+      for (const connection of connections.values()) connection.closing()
       yield* allGone.await.pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore)
     })
+    // connections outlive the request that opened them; whatever is left after the shutdown's grace is interrupted
+    const connectionFibers = yield* FiberSet.make()
+    const runDetached = yield* FiberSet.runtime(connectionFibers)<never>()
     // runs before the upstreams close (finalizers run in reverse): connections end first, then their upstreams
     yield* Effect.addFinalizer(() => shutdown)
 
     return {
       validate,
+      attach,
+      /** Runs a connection's socket loop past the request that opened it, until it ends or the hub closes. */
+      runConnection: <A, E>(effect: Effect.Effect<A, E>) => FiberSet.run(connectionFibers, effect),
+      /** Runs an effect from plain callbacks (socket events) in the hub's context, without a runtime per connection. */
+      runDetached: (effect: Effect.Effect<void>): void => void runDetached(effect),
       subscribe,
-      heartbeats: heartbeats(config.streamHeartbeatInterval) satisfies Stream.Stream<HeartbeatEvent>,
       register,
       stats,
       shutdown

@@ -1,5 +1,5 @@
-import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Option } from "effect"
+import { Option } from "effect"
+import { describe, expect, it } from "vitest"
 import { type Encoded, makeOutbox, type Outbox } from "../../src/Streams/Outbox.js"
 
 interface Ev {
@@ -11,146 +11,142 @@ interface Ev {
 
 const encode = (e: Ev): Encoded => ({ event: e.kind, data: JSON.stringify(e) })
 
-const drain = (outbox: Outbox) =>
-  Effect.gen(function* () {
-    yield* outbox.end
-    const out: Array<Ev> = []
-    while (true) {
-      const next = yield* outbox.take
-      if (Option.isNone(next)) return out
-      out.push(JSON.parse(next.value.data) as Ev)
+const parse = (e: Encoded | undefined) => (e === undefined ? undefined : (JSON.parse(e.data) as Ev))
+
+const drain = (outbox: Outbox) => {
+  outbox.end()
+  const out: Array<Ev> = []
+  for (let next = outbox.next(); next !== undefined; next = outbox.next()) out.push(JSON.parse(next.data) as Ev)
+  return out
+}
+
+const outboxOf = (maxBytes = 1_000_000, transportBytes = () => 0) => {
+  const calls = { ready: 0, overflow: 0 }
+  const outbox = makeOutbox({
+    maxBytes,
+    transportBytes,
+    onReady: () => {
+      calls.ready += 1
+    },
+    onOverflow: () => {
+      calls.overflow += 1
     }
   })
-
-const outboxOf = (maxBytes = 1_000_000, transportBytes = () => 0) => makeOutbox({ maxBytes, transportBytes })
+  return { outbox, calls }
+}
 
 describe("Outbox", () => {
-  it.effect("latest lanes conflate: a slow reader gets the newest event only", () =>
-    Effect.gen(function* () {
-      const outbox = yield* outboxOf()
-      const ticker = yield* outbox.lane<Ev>({ mode: "latest", encode })
-      for (let n = 1; n <= 1000; n++) yield* ticker.offer({ kind: "ticker", n })
-      expect(yield* outbox.stats).toMatchObject({ pendingEvents: 1, conflated: 999, dropped: 0 })
-      expect(yield* drain(outbox)).toEqual([{ kind: "ticker", n: 1000 }])
-    })
-  )
+  it("latest lanes conflate: a slow reader gets the newest event only", () => {
+    const { outbox } = outboxOf()
+    const ticker = outbox.lane<Ev>({ mode: "latest", encode })
+    for (let n = 1; n <= 1000; n++) ticker.offer({ kind: "ticker", n })
+    expect(outbox.stats()).toMatchObject({ pendingEvents: 1, conflated: 999, dropped: 0 })
+    expect(drain(outbox)).toEqual([{ kind: "ticker", n: 1000 }])
+  })
 
-  it.effect("queue lanes drop the oldest beyond their capacity and tell the next event how many went", () =>
-    Effect.gen(function* () {
-      const outbox = yield* outboxOf()
-      const trades = yield* outbox.lane<Ev>({
-        mode: "queue",
-        capacity: 3,
-        encode,
-        weight: (e) => e.size ?? 1,
-        withDropped: (e, dropped) => ({ ...e, dropped })
-      })
-      for (let n = 1; n <= 6; n++) yield* trades.offer({ kind: "trades", n, size: 2 })
-      expect(yield* outbox.stats).toMatchObject({ pendingEvents: 3, dropped: 6 })
-      expect(yield* drain(outbox)).toEqual([
-        { kind: "trades", n: 4, size: 2, dropped: 6 },
-        { kind: "trades", n: 5, size: 2 },
-        { kind: "trades", n: 6, size: 2 }
-      ])
+  it("queue lanes drop the oldest beyond their capacity and tell the next event how many went", () => {
+    const { outbox } = outboxOf()
+    const trades = outbox.lane<Ev>({
+      mode: "queue",
+      capacity: 3,
+      encode,
+      weight: (e) => e.size ?? 1,
+      withDropped: (e, dropped) => ({ ...e, dropped })
     })
-  )
+    for (let n = 1; n <= 6; n++) trades.offer({ kind: "trades", n, size: 2 })
+    expect(outbox.stats()).toMatchObject({ pendingEvents: 3, dropped: 6 })
+    expect(drain(outbox)).toEqual([
+      { kind: "trades", n: 4, size: 2, dropped: 6 },
+      { kind: "trades", n: 5, size: 2 },
+      { kind: "trades", n: 6, size: 2 }
+    ])
+  })
 
-  it.effect("events leave in arrival order across lanes; a replacement keeps its place", () =>
-    Effect.gen(function* () {
-      const outbox = yield* outboxOf()
-      const a = yield* outbox.lane<Ev>({ mode: "latest", encode })
-      const b = yield* outbox.lane<Ev>({ mode: "queue", capacity: 10, encode })
-      const c = yield* outbox.lane<Ev>({
-        mode: "queue",
-        capacity: 10,
-        encode,
-        sameSlot: (x, y) => x.size === y.size
-      })
-      yield* a.offer({ kind: "a", n: 1 })
-      yield* b.offer({ kind: "b", n: 2 })
-      yield* c.offer({ kind: "c", n: 3, size: 1 })
-      yield* a.offer({ kind: "a", n: 4 })
-      yield* b.offer({ kind: "b", n: 5 })
-      yield* c.offer({ kind: "c", n: 6, size: 1 })
-      yield* c.offer({ kind: "c", n: 7, size: 2 })
-      expect((yield* drain(outbox)).map((e) => `${e.kind}${e.n}`)).toEqual(["a4", "b2", "c6", "b5", "c7"])
-    })
-  )
+  it("events leave in arrival order across lanes; a replacement keeps its place", () => {
+    const { outbox } = outboxOf()
+    const a = outbox.lane<Ev>({ mode: "latest", encode })
+    const b = outbox.lane<Ev>({ mode: "queue", capacity: 10, encode })
+    const c = outbox.lane<Ev>({ mode: "queue", capacity: 10, encode, sameSlot: (x, y) => x.size === y.size })
+    a.offer({ kind: "a", n: 1 })
+    b.offer({ kind: "b", n: 2 })
+    c.offer({ kind: "c", n: 3, size: 1 })
+    a.offer({ kind: "a", n: 4 })
+    b.offer({ kind: "b", n: 5 })
+    c.offer({ kind: "c", n: 6, size: 1 })
+    c.offer({ kind: "c", n: 7, size: 2 })
+    expect(drain(outbox).map((e) => `${e.kind}${e.n}`)).toEqual(["a4", "b2", "c6", "b5", "c7"])
+  })
 
-  it.effect("deliver decides at sending time, against what was really sent, and may rewrite or skip", () =>
-    Effect.gen(function* () {
-      const outbox = yield* outboxOf()
-      let lastSent = 0
-      const lane = yield* outbox.lane<Ev>({
-        mode: "latest",
-        encode,
-        deliver: (e) => {
-          if (e.n - lastSent < 10) return Option.none()
-          const change = e.n - lastSent
-          lastSent = e.n
-          return Option.some({ ...e, size: change })
-        }
-      })
-      yield* lane.offer({ kind: "t", n: 10 })
-      const first = yield* outbox.take
-      yield* lane.offer({ kind: "t", n: 25 })
-      const second = yield* outbox.take
-      // 40 was measured upstream against 25; conflated behind it, 33 is only 8 from the 25 actually sent
-      yield* lane.offer({ kind: "t", n: 40 })
-      yield* lane.offer({ kind: "t", n: 33 })
-      const rest = yield* drain(outbox)
-      expect(Option.map(first, (e) => JSON.parse(e.data))).toEqual(Option.some({ kind: "t", n: 10, size: 10 }))
-      expect(Option.map(second, (e) => JSON.parse(e.data))).toEqual(Option.some({ kind: "t", n: 25, size: 15 }))
-      expect(rest).toEqual([])
+  it("deliver decides at sending time, against what was really sent, and may rewrite or skip", () => {
+    const { outbox } = outboxOf()
+    let lastSent = 0
+    const lane = outbox.lane<Ev>({
+      mode: "latest",
+      encode,
+      deliver: (e) => {
+        if (e.n - lastSent < 10) return Option.none()
+        const change = e.n - lastSent
+        lastSent = e.n
+        return Option.some({ ...e, size: change })
+      }
     })
-  )
+    lane.offer({ kind: "t", n: 10 })
+    const first = parse(outbox.next())
+    lane.offer({ kind: "t", n: 25 })
+    const second = parse(outbox.next())
+    // 40 was measured upstream against 25; conflated behind it, 33 is only 8 from the 25 actually sent
+    lane.offer({ kind: "t", n: 40 })
+    lane.offer({ kind: "t", n: 33 })
+    expect(first).toEqual({ kind: "t", n: 10, size: 10 })
+    expect(second).toEqual({ kind: "t", n: 25, size: 15 })
+    expect(drain(outbox)).toEqual([])
+  })
 
-  it.effect("take waits for an event; end delivers what is pending, then None", () =>
-    Effect.gen(function* () {
-      const outbox = yield* outboxOf()
-      const lane = yield* outbox.lane<Ev>({ mode: "queue", capacity: 10, encode })
-      const waiting = yield* Effect.fork(outbox.take)
-      yield* Effect.yieldNow()
-      expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
-      yield* lane.offer({ kind: "x", n: 1 })
-      expect(Option.map(yield* Fiber.join(waiting), (e) => e.event)).toEqual(Option.some("x"))
-      yield* lane.offer({ kind: "x", n: 2 })
-      yield* outbox.end
-      yield* lane.offer({ kind: "x", n: 3 })
-      expect(Option.isSome(yield* outbox.take)).toBe(true)
-      expect(Option.isNone(yield* outbox.take)).toBe(true)
-    })
-  )
+  it("tells the connection when an event is ready; after end it takes no more and is done once emptied", () => {
+    const { outbox, calls } = outboxOf()
+    const lane = outbox.lane<Ev>({ mode: "queue", capacity: 10, encode })
+    expect(outbox.next()).toBeUndefined()
+    lane.offer({ kind: "x", n: 1 })
+    expect(calls.ready).toBe(1)
+    expect(parse(outbox.next())).toEqual({ kind: "x", n: 1 })
+    lane.offer({ kind: "x", n: 2 })
+    outbox.end()
+    expect(calls.ready).toBe(3)
+    lane.offer({ kind: "x", n: 3 })
+    expect(calls.ready).toBe(3)
+    expect(outbox.done()).toBe(false)
+    expect(parse(outbox.next())).toEqual({ kind: "x", n: 2 })
+    expect(outbox.next()).toBeUndefined()
+    expect(outbox.done()).toBe(true)
+  })
 
-  it.effect("a closed lane's pending events are dropped", () =>
-    Effect.gen(function* () {
-      const outbox = yield* outboxOf()
-      const a = yield* outbox.lane<Ev>({ mode: "queue", capacity: 10, encode })
-      const b = yield* outbox.lane<Ev>({ mode: "queue", capacity: 10, encode })
-      yield* a.offer({ kind: "a", n: 1 })
-      yield* b.offer({ kind: "b", n: 2 })
-      yield* a.close
-      yield* a.offer({ kind: "a", n: 3 })
-      expect(yield* drain(outbox)).toEqual([{ kind: "b", n: 2 }])
-      expect((yield* outbox.stats).pendingBytes).toBe(0)
-    })
-  )
+  it("a closed lane's pending events are dropped", () => {
+    const { outbox } = outboxOf()
+    const a = outbox.lane<Ev>({ mode: "queue", capacity: 10, encode })
+    const b = outbox.lane<Ev>({ mode: "queue", capacity: 10, encode })
+    a.offer({ kind: "a", n: 1 })
+    b.offer({ kind: "b", n: 2 })
+    a.close()
+    a.offer({ kind: "a", n: 3 })
+    expect(drain(outbox)).toEqual([{ kind: "b", n: 2 }])
+    expect(outbox.stats().pendingBytes).toBe(0)
+  })
 
-  it.effect("past the byte cap (pending plus socket-buffered bytes) it overflows and stops", () =>
-    Effect.gen(function* () {
-      let socketBytes = 0
-      const outbox = yield* outboxOf(1000, () => socketBytes)
-      const lane = yield* outbox.lane<Ev>({ mode: "queue", capacity: 1000, encode })
-      const overflowed = yield* Effect.fork(outbox.overflowed)
-      for (let n = 0; n < 20; n++) yield* lane.offer({ kind: "trades", n })
-      expect(Option.isNone(yield* Fiber.poll(overflowed))).toBe(true)
-      const { pendingBytes } = yield* outbox.stats
-      expect(pendingBytes).toBeGreaterThan(400)
-      socketBytes = 1000 - pendingBytes
-      yield* lane.offer({ kind: "trades", n: 20 })
-      yield* Fiber.join(overflowed)
-      expect(yield* outbox.stats).toMatchObject({ pendingEvents: 0, pendingBytes: 0 })
-      expect(Option.isNone(yield* outbox.take)).toBe(true)
-    })
-  )
+  it("past the byte cap (pending plus socket-buffered bytes) it overflows and stops", () => {
+    let socketBytes = 0
+    const { outbox, calls } = outboxOf(1000, () => socketBytes)
+    const lane = outbox.lane<Ev>({ mode: "queue", capacity: 1000, encode })
+    for (let n = 0; n < 20; n++) lane.offer({ kind: "trades", n })
+    expect(calls.overflow).toBe(0)
+    const { pendingBytes } = outbox.stats()
+    expect(pendingBytes).toBeGreaterThan(400)
+    socketBytes = 1000 - pendingBytes
+    lane.offer({ kind: "trades", n: 20 })
+    expect(calls.overflow).toBe(1)
+    expect(outbox.stats()).toMatchObject({ pendingEvents: 0, pendingBytes: 0 })
+    expect(outbox.next()).toBeUndefined()
+    expect(outbox.done()).toBe(true)
+    lane.offer({ kind: "trades", n: 21 })
+    expect(outbox.stats().pendingEvents).toBe(0)
+  })
 })
