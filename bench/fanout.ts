@@ -1,13 +1,8 @@
-import { request } from "node:http"
+import { spawn } from "node:child_process"
 import { readFileSync } from "node:fs"
-import { WebSocket, WebSocketServer } from "ws"
+import { createInterface } from "node:readline"
 import { startEmulator } from "../src/emulator/index.js"
-import { freePort, percentile, sleep, startServer } from "./lib.js"
-
-interface Sample {
-  latencies: Array<number>
-  messages: number
-}
+import { freePort, sleep, startProcess, startServer } from "./lib.js"
 
 const rssOf = (pid: number | undefined): number => {
   if (pid === undefined) return NaN
@@ -16,63 +11,53 @@ const rssOf = (pid: number | undefined): number => {
   return match === null ? NaN : Number(match[1]) * 1024
 }
 
-const record = (sample: Sample, measuring: () => boolean, text: string) => {
-  if (!measuring()) return
-  const event = JSON.parse(text) as { event_type?: string; timestamp?: number }
-  if (event.event_type !== "ticker" || typeof event.timestamp !== "number") return
-  sample.messages++
-  sample.latencies.push(Date.now() - event.timestamp)
+interface Received {
+  readonly messages: number
+  readonly p50: number
+  readonly p99: number
 }
 
-const openWs = (url: string, sample: Sample, measuring: () => boolean) =>
-  new Promise<WebSocket>((resolve, reject) => {
-    const ws = new WebSocket(url, { perMessageDeflate: false })
-    ws.on("message", (data) => record(sample, measuring, String(data)))
-    ws.once("open", () => resolve(ws))
-    ws.once("error", reject)
-  })
+interface Clients {
+  /** Resolves once every client is connected. */
+  readonly connected: Promise<void>
+  /** Resolves with what the clients received while measuring: messages, and latency percentiles in ms. */
+  readonly result: Promise<Received>
+}
 
-const openSse = (url: string, sample: Sample, measuring: () => boolean) =>
-  new Promise<() => void>((resolve, reject) => {
-    const req = request(url, { headers: { accept: "text/event-stream" } }, (res) => {
-      let buffer = ""
-      res.setEncoding("utf8")
-      res.on("data", (chunk: string) => {
-        buffer += chunk
-        let end = buffer.indexOf("\n\n")
-        while (end >= 0) {
-          const frame = buffer.slice(0, end)
-          buffer = buffer.slice(end + 2)
-          for (const line of frame.split("\n")) if (line.startsWith("data: ")) record(sample, measuring, line.slice(6))
-          end = buffer.indexOf("\n\n")
-        }
-      })
-      resolve(() => req.destroy())
-    })
-    req.on("error", reject)
-    req.end()
+/** The load generator (bench/fanout-clients.mjs) in its own process, so it shares no event loop with the others. */
+const runClients = (env: Record<string, string>): Clients => {
+  const child = spawn(process.execPath, ["bench/fanout-clients.mjs"], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "inherit"]
   })
-
-const inBatches = async <A>(count: number, batch: number, open: () => Promise<A>): Promise<Array<A>> => {
-  const out: Array<A> = []
-  for (let i = 0; i < count; i += batch) {
-    out.push(...(await Promise.all(Array.from({ length: Math.min(batch, count - i) }, open))))
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]()
+  const next = async () => {
+    const line = await lines.next()
+    if (line.done === true) throw new Error("the fan-out clients exited early")
+    return JSON.parse(line.value) as Record<string, unknown>
   }
-  return out
+  const connected = next().then(() => undefined)
+  return {
+    connected,
+    result: connected.then(async () => (await next()) as unknown as Received)
+  }
 }
 
-const summarize = (sample: Sample, seconds: number) => {
-  const sorted = sample.latencies.sort((a, b) => a - b)
-  return { perSecond: sample.messages / seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99) }
-}
+const summarize = (received: Received, seconds: number) => ({
+  perSecond: received.messages / seconds,
+  p50: received.p50,
+  p99: received.p99
+})
 
 /**
- * Benchmark 3: `ws` and `sse` subscribers on one symbol of the live emulator. Latency is the time from the
- * exchange's event (its `E` timestamp) to the client; the baseline is a bare `ws` server broadcasting the same
- * payload to the same number of clients at the same rate.
+ * Benchmark 3: `ws` and SSE subscribers on one symbol of the live emulator. Latency is the time from the exchange's
+ * event (its timestamp) to the client; the baseline is a bare `ws` server process broadcasting a same-shaped payload
+ * to the same number of clients at the same rate. Server, baseline, clients and emulator are separate processes
+ * (the emulator in this one).
  */
 export const fanout = async (wsClients: number, sseClients: number, seconds: number) => {
   const pushMs = 250
+  const settleMs = 3000
   const emulator = await startEmulator({ clock: "live", startTime: Date.now(), wsPushIntervalMs: pushMs })
   const server = await startServer({
     ...emulator.env(),
@@ -82,66 +67,57 @@ export const fanout = async (wsClients: number, sseClients: number, seconds: num
     CCXT_THROTTLE: "false",
     STREAM_HEARTBEAT_INTERVAL: "30"
   })
-  let measuring = false
-  const isMeasuring = () => measuring
-  const served: Sample = { latencies: [], messages: 0 }
-  const wsUrl = `${server.url.replace("http", "ws")}/ws/ticker?exchange=binance&symbol=BTC/USDT&threshold=0`
-  const sseUrl = `${server.url}/v1/stream/ticker?exchange=binance&symbol=BTC/USDT&threshold=0`
+  const query = "exchange=binance&symbol=BTC/USDT&threshold=0"
   try {
-    const warm = await openWs(wsUrl, served, isMeasuring)
+    // one subscriber first, so that the upstream and its buffers exist before the baseline RSS is read
+    const warm = runClients({
+      WS_CLIENTS: "1",
+      SSE_CLIENTS: "0",
+      WS_URL: `${server.url.replace("http", "ws")}/ws/ticker?${query}`,
+      SECONDS: String(seconds * 3),
+      SETTLE_MS: "0"
+    })
+    await warm.connected
     await sleep(2_000)
     const rssBefore = rssOf(server.process.pid)
-    const sockets = await inBatches(wsClients, 250, () => openWs(wsUrl, served, isMeasuring))
-    const sse = await inBatches(sseClients, 250, () => openSse(sseUrl, served, isMeasuring))
-    await sleep(3_000)
-    measuring = true
-    await sleep(seconds * 1000)
-    measuring = false
+    const clients = runClients({
+      WS_CLIENTS: String(wsClients),
+      SSE_CLIENTS: String(sseClients),
+      WS_URL: `${server.url.replace("http", "ws")}/ws/ticker?${query}`,
+      SSE_URL: `${server.url}/v1/stream/ticker?${query}`,
+      SECONDS: String(seconds),
+      SETTLE_MS: String(settleMs)
+    })
+    await clients.connected
+    await sleep(settleMs + (seconds * 1000) / 2)
     const rssAfter = rssOf(server.process.pid)
     const upstreamSubscriptions = emulator.wsSubscriptions("binance")
-    for (const ws of [warm, ...sockets]) ws.terminate()
-    for (const close of sse) close()
-    const result = summarize(served, seconds)
+    const served = summarize(await clients.result, seconds)
 
-    // baseline: a bare ws broadcast of a same-sized payload to the same number of WebSocket clients
     const port = await freePort()
-    const wss = new WebSocketServer({ port, host: "127.0.0.1", perMessageDeflate: false })
-    const bare: Sample = { latencies: [], messages: 0 }
-    let bareMeasuring = false
-    const clients = await inBatches(wsClients + sseClients, 250, () =>
-      openWs(`ws://127.0.0.1:${port}`, bare, () => bareMeasuring)
-    )
-    const template = {
-      event_type: "ticker",
-      exchange: "binance",
-      symbol: "BTC/USDT",
-      bid: 46059.12,
-      ask: 46059.15,
-      last: 46059.13,
-      price_change_percent: 0
-    }
-    const timer = setInterval(() => {
-      const payload = JSON.stringify({ ...template, timestamp: Date.now() })
-      for (const client of wss.clients) client.send(payload)
-    }, pushMs)
-    await sleep(1_000)
-    bareMeasuring = true
-    await sleep(seconds * 1000)
-    bareMeasuring = false
-    clearInterval(timer)
-    for (const ws of clients) ws.terminate()
-    await new Promise<void>((resolve) => wss.close(() => resolve()))
-    const baseline = summarize(bare, seconds)
-
-    return {
-      wsClients,
-      sseClients,
-      seconds,
-      pushMs,
-      served: result,
-      baseline,
-      upstreamSubscriptions,
-      bytesPerSubscriber: (rssAfter - rssBefore) / (wsClients + sseClients)
+    const bare = startProcess(["bench/ws-baseline-server.mjs"], { PORT: String(port), PUSH_MS: String(pushMs) })
+    try {
+      await sleep(500)
+      const baselineClients = runClients({
+        WS_CLIENTS: String(wsClients + sseClients),
+        SSE_CLIENTS: "0",
+        WS_URL: `ws://127.0.0.1:${port}`,
+        SECONDS: String(seconds),
+        SETTLE_MS: "1000"
+      })
+      const baseline = summarize(await baselineClients.result, seconds)
+      return {
+        wsClients,
+        sseClients,
+        seconds,
+        pushMs,
+        served,
+        baseline,
+        upstreamSubscriptions,
+        bytesPerSubscriber: (rssAfter - rssBefore) / (wsClients + sseClients)
+      }
+    } finally {
+      await bare.stop()
     }
   } finally {
     await server.stop()

@@ -38,8 +38,9 @@ print("#### 3. Fan-out")
 print()
 const f = await fanout(wsClients, sseClients, seconds * 2)
 print(
-  `${f.wsClients} WebSocket + ${f.sseClients} SSE subscribers on binance BTC/USDT, the emulator pushing every ${f.pushMs} ms, threshold 0.`
+  `${f.wsClients} WebSocket + ${f.sseClients} SSE subscribers on binance BTC/USDT, the emulator pushing every ${f.pushMs} ms, threshold 0. Server,`
 )
+print("baseline broadcaster and the clients (`bench/fanout-clients.mjs`) each run in their own process.")
 print()
 print("| | messages/s delivered | tick-to-client p50 ms | p99 ms | upstream subscriptions | memory per subscriber |")
 print("| --- | ---: | ---: | ---: | ---: | ---: |")

@@ -9,9 +9,11 @@ import { ResponseCacheLive } from "./Cache/ResponseCacheLive.js"
 import { ExchangeLive } from "./Exchange/Live.js"
 import { AppRoutes } from "./Http.js"
 import { HotCache, HotCacheLive, type HotCacheService } from "./Http/HotCache.js"
+import { RateLimiterLive } from "./Http/RateLimit.js"
 import { installJsonClientErrors } from "./Resilience/ClientErrors.js"
 import { ResilientExchangeLive } from "./Resilience/ResilientExchange.js"
 import { StreamHubLive } from "./Streams/Http.js"
+import { installStreamGatewayWith } from "./Streams/Gateway.js"
 import { StreamHub } from "./Streams/StreamHub.js"
 
 /**
@@ -26,8 +28,8 @@ export const ServicesLive = Layer.mergeAll(
 
 /**
  * A Node HTTP server on `port`/`host` that shuts down gracefully. Released before the services it serves: it stops
- * accepting connections, ends the live streams (SSE gets a closing notice, WebSockets close with 1001; the platform
- * already interrupts WebSocket handlers when the router stops), lets in-flight requests finish for up to
+ * accepting connections, ends the live streams (SSE gets a closing notice, WebSockets close with 1001; see
+ * Streams/Gateway.ts, installed here in front of the app), lets in-flight requests finish for up to
  * `drainTimeout` while their services still run, then cuts whatever is left. Node's close() alone would wait for
  * keep-alive and streaming connections indefinitely.
  */
@@ -56,6 +58,7 @@ export const NodeServerLive = (options: {
   const drain = Layer.scopedDiscard(
     Effect.gen(function* () {
       const hub = yield* StreamHub
+      if (server !== undefined) yield* installStreamGatewayWith(server)
       yield* Effect.addFinalizer(() =>
         Effect.gen(function* () {
           const current = server
@@ -88,7 +91,8 @@ export const ServerLive = (config: AppConfig) =>
       )
     )
   ).pipe(
-    Layer.provideMerge(HotCacheLive),
+    // the same RateLimiterLive GlobalMiddleware uses, hence one instance: both paths count in it
+    Layer.provideMerge(HotCacheLive.pipe(Layer.provide(RateLimiterLive))),
     Layer.provideMerge(ServicesLive),
     Layer.provide(Layer.succeed(AppConfig, config))
   )

@@ -41,6 +41,8 @@ export interface Transport {
   readonly overflowed: () => void
   /** The server is shutting down. */
   readonly closing: () => void
+  /** The shutdown's grace is over: cut the connection. */
+  readonly terminate: () => void
 }
 
 /** One client connection: its subscriptions feed one bounded outbox, with heartbeats and a control lane. */
@@ -133,7 +135,8 @@ export const openConnection = (
         bufferedBytes: transport.bufferedBytes()
       }),
       heartbeat: heartbeat.offer,
-      closing: transport.closing
+      closing: transport.closing,
+      terminate: transport.terminate
     })
 
     const dataLane = (subscription: Subscription): Lane<SubscriptionEvent> => {

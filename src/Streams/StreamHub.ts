@@ -45,6 +45,8 @@ export interface ConnectionHooks {
   readonly heartbeat: (event: HeartbeatEvent) => void
   /** The server is shutting down: the connection should say goodbye and end. */
   readonly closing: () => void
+  /** The shutdown's grace is over: the connection must go now. */
+  readonly terminate: () => void
 }
 
 export interface ConnectionRegistration {
@@ -291,8 +293,9 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
       yield* Effect.logInfo("closing live streams", { connections: connections.size })
       for (const connection of connections.values()) connection.closing()
       yield* allGone.await.pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore)
+      for (const connection of connections.values()) connection.terminate()
     })
-    // connections outlive the request that opened them; whatever is left after the shutdown's grace is interrupted
+    // the brief effects of connections (subscribing, logs, closing scopes), started from socket callbacks
     const connectionFibers = yield* FiberSet.make()
     const runDetached = yield* FiberSet.runtime(connectionFibers)<never>()
     // runs before the upstreams close (finalizers run in reverse): connections end first, then their upstreams
@@ -301,8 +304,6 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
     return {
       validate,
       attach,
-      /** Runs a connection's socket loop past the request that opened it, until it ends or the hub closes. */
-      runConnection: <A, E>(effect: Effect.Effect<A, E>) => FiberSet.run(connectionFibers, effect),
       /** Runs an effect from plain callbacks (socket events) in the hub's context, without a runtime per connection. */
       runDetached: (effect: Effect.Effect<void>): void => void runDetached(effect),
       subscribe,
