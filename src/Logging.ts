@@ -1,14 +1,208 @@
-import { Layer, Logger, type LogLevel } from "effect"
+import { Context, Effect, Layer, Logger, LogLevel } from "effect"
+import { writeSync } from "node:fs"
+
+/** Where log lines go: JSON lines written in batches; code outside Effect (the hot path) writes here directly. */
+export interface LogSinkService {
+  /** Queues one line (without its newline). */
+  readonly write: (line: string) => void
+  /** Writes everything queued now (what a full output cannot take yet is retried, and written at exit). */
+  readonly flush: () => void
+}
+
+export class LogSink extends Context.Tag("app/LogSink")<LogSink, LogSinkService>() {}
+
+/** Writes what the output takes of `data` now and returns how many bytes; throws EAGAIN when it takes nothing. */
+export type WriteSome = (data: string | Uint8Array) => number
+
+export interface LineWriterOptions {
+  /** Buffered characters that trigger a write before the end of the event-loop turn. Default 64 KiB. */
+  readonly chunkSize?: number
+  /** Buffered characters beyond which new lines are dropped (and counted) while the output is full. Default 4 MiB. */
+  readonly maxBuffered?: number
+}
+
+const isEagain = (error: unknown) =>
+  error instanceof Error && "code" in error && (error.code === "EAGAIN" || error.code === "EWOULDBLOCK")
+
+const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
 
 /**
- * Structured JSON lines at the configured level. Stdio MCP mode sends them to stderr so stdout carries
- * nothing but protocol.
+ * A console.log per line costs a formatting pass and a write syscall each; here lines accumulate and go out in one
+ * write per event-loop turn (or once `chunkSize` is queued). Writes go to the file descriptor directly rather than
+ * through process.stdout, whose queued writes process.exit() would lose: what the output cannot take yet (a full
+ * pipe) is retried on a timer and written synchronously at exit. While the output is full lines accumulate up to
+ * `maxBuffered`, then are dropped, and the drop is reported in a line of its own.
  */
-export const LoggingLive = (level: LogLevel.LogLevel, stream: "stdout" | "stderr" = "stdout"): Layer.Layer<never> =>
-  Layer.mergeAll(
-    Logger.replace(
-      Logger.defaultLogger,
-      stream === "stdout" ? Logger.withConsoleLog(Logger.jsonLogger) : Logger.withConsoleError(Logger.jsonLogger)
-    ),
-    Logger.minimumLogLevel(level)
+export const makeLineWriter = (writeSome: WriteSome, options: LineWriterOptions = {}) => {
+  const chunkSize = options.chunkSize ?? 64 * 1024
+  const maxBuffered = options.maxBuffered ?? 4 * 1024 * 1024
+  let buffer = ""
+  let dropped = 0
+  let scheduled = false
+  /** Bytes the output could not take yet; set while a retry is pending. */
+  let stalled: Uint8Array | undefined
+  let retry: ReturnType<typeof setTimeout> | undefined
+  let retryDelay = 1
+
+  const take = (): string => {
+    let text = buffer
+    buffer = ""
+    if (dropped > 0) {
+      text += jsonLogLine(LogLevel.Warning, `${dropped} log lines dropped: log output blocked`, {
+        component: "logging"
+      })
+      text += "\n"
+      dropped = 0
+    }
+    return text
+  }
+
+  /** The part of `data` the output did not take; undefined once all is written (or the output is gone). */
+  const writeOut = (data: string | Uint8Array): Uint8Array | undefined => {
+    // strings go out as they are (no Buffer to allocate); bytes are only needed to resume after a partial write
+    let rest: string | Uint8Array = data
+    while (rest.length > 0) {
+      try {
+        const written = writeSome(rest)
+        if (typeof rest === "string") {
+          if (written >= Buffer.byteLength(rest)) return undefined
+          rest = Buffer.from(rest)
+        }
+        rest = rest.subarray(written)
+      } catch (error) {
+        if (isEagain(error)) return typeof rest === "string" ? Buffer.from(rest) : rest
+        // EPIPE, EBADF: nobody reads the logs any more
+        return undefined
+      }
+    }
+    return undefined
+  }
+
+  const retryLater = () => {
+    retry = setTimeout(() => {
+      retry = undefined
+      stalled = stalled === undefined ? undefined : writeOut(stalled)
+      if (stalled === undefined) {
+        retryDelay = 1
+        flush()
+      } else {
+        retryDelay = Math.min(retryDelay * 2, 100)
+        retryLater()
+      }
+    }, retryDelay)
+    retry.unref()
+  }
+
+  const flush = (): void => {
+    if (stalled !== undefined || (buffer === "" && dropped === 0)) return
+    stalled = writeOut(take())
+    if (stalled !== undefined) retryLater()
+  }
+
+  const scheduledFlush = () => {
+    scheduled = false
+    flush()
+  }
+
+  const write = (line: string): void => {
+    if (buffer.length >= maxBuffered) {
+      dropped += 1
+      return
+    }
+    buffer += line + "\n"
+    if (stalled !== undefined) return
+    if (buffer.length >= chunkSize) flush()
+    else if (!scheduled) {
+      scheduled = true
+      setImmediate(scheduledFlush)
+    }
+  }
+
+  /** At exit no later turn comes: everything is written now, waiting out a full output for up to `timeoutMs`. */
+  const flushSync = (timeoutMs = 2_000): void => {
+    if (retry !== undefined) clearTimeout(retry)
+    retry = undefined
+    const queued = buffer === "" && dropped === 0 ? undefined : take()
+    let rest: string | Uint8Array | undefined =
+      stalled === undefined ? queued : queued === undefined ? stalled : Buffer.concat([stalled, Buffer.from(queued)])
+    stalled = undefined
+    const deadline = Date.now() + timeoutMs
+    while (rest !== undefined) {
+      rest = writeOut(rest)
+      if (rest === undefined || Date.now() >= deadline) return
+      sleepSync(2)
+    }
+  }
+
+  return { write, flush, flushSync } as const
+}
+
+const writers = new Map<"stdout" | "stderr", ReturnType<typeof makeLineWriter>>()
+
+/** One writer per process stream, so that every user of a stream shares its order; flushed on process exit. */
+const writerFor = (stream: "stdout" | "stderr") => {
+  let writer = writers.get(stream)
+  if (writer === undefined) {
+    const fd = stream === "stdout" ? 1 : 2
+    const created = makeLineWriter((data) => (typeof data === "string" ? writeSync(fd, data) : writeSync(fd, data)))
+    process.once("exit", () => created.flushSync())
+    writers.set(stream, created)
+    writer = created
+  }
+  return writer
+}
+
+let lastMs = -1
+let lastIso = ""
+
+/** `new Date().toISOString()`, formatted once per millisecond: a busy server logs many lines in the same one. */
+export const isoNow = (): string => {
+  const ms = Date.now()
+  if (ms !== lastMs) {
+    lastMs = ms
+    lastIso = new Date(ms).toISOString()
+  }
+  return lastIso
+}
+
+/**
+ * A log line shaped like Effect's `Logger.jsonLogger` output, for code that logs without a fiber (so `fiberId` is
+ * empty and there are no spans).
+ */
+export const jsonLogLine = (
+  level: LogLevel.LogLevel,
+  message: string,
+  annotations: Readonly<Record<string, unknown>>
+): string =>
+  JSON.stringify({
+    message,
+    logLevel: level.label,
+    timestamp: isoNow(),
+    annotations,
+    spans: {},
+    fiberId: ""
+  })
+
+/** Effect's JSON logger writing to a sink. */
+export const sinkLogger = (sink: LogSinkService): Logger.Logger<unknown, void> =>
+  Logger.make((options) => sink.write(Logger.jsonLogger.log(options)))
+
+/**
+ * Structured JSON lines at the configured level, written in batches. Stdio MCP mode sends them to stderr so stdout
+ * carries nothing but protocol. Provides the LogSink for code that logs outside Effect.
+ */
+export const LoggingLive = (level: LogLevel.LogLevel, stream: "stdout" | "stderr" = "stdout"): Layer.Layer<LogSink> => {
+  const writer = writerFor(stream)
+  const sink = LogSink.of({ write: writer.write, flush: writer.flush })
+  return Layer.mergeAll(
+    Logger.replace(Logger.defaultLogger, sinkLogger(sink)),
+    Logger.minimumLogLevel(level),
+    Layer.scoped(
+      LogSink,
+      Effect.as(
+        Effect.addFinalizer(() => Effect.sync(writer.flush)),
+        sink
+      )
+    )
   )
+}

@@ -20,8 +20,13 @@ export interface WindowCount {
 export interface KvCacheService {
   readonly get: (key: string) => Effect.Effect<Option.Option<string>>
   readonly set: (key: string, value: string, ttl: Duration.Duration) => Effect.Effect<void>
-  /** Fixed-window counter: the first increment opens a window of `window`; shared by instances through Redis. */
-  readonly increment: (key: string, window: Duration.Duration) => Effect.Effect<WindowCount>
+  /**
+   * Fixed-window counter: adds `by` (default 1); the first increment opens a window of `window`. Shared by instances
+   * through Redis.
+   */
+  readonly increment: (key: string, window: Duration.Duration, by?: number) => Effect.Effect<WindowCount>
+  /** Whether `increment` counts in Redis (shared by instances) right now: read from connection state, no round trip. */
+  readonly countsShared: () => boolean
   readonly status: Effect.Effect<CacheStatus>
 }
 

@@ -21,6 +21,7 @@ const memoryOnly = (status: CacheStatus, memory: Pick<KvCacheService, "get" | "s
       yield* memory.set(key, value, ttl)
     }),
     increment: memory.increment,
+    countsShared: () => false,
     status: Effect.succeed(status)
   })
 
@@ -77,11 +78,11 @@ export const makeKvCache = (options: KvCacheOptions): Effect.Effect<KvCacheServi
     })
 
     // While Redis is unreachable each instance counts on its own: a looser limit beats failing requests.
-    const increment = Effect.fn("KvCache.increment")(function* (key: string, window: Duration.Duration) {
-      if ((yield* redis.state) === "down") return yield* memory.increment(key, window)
-      return yield* redis.increment(key, window).pipe(
+    const increment = Effect.fn("KvCache.increment")(function* (key: string, window: Duration.Duration, by = 1) {
+      if ((yield* redis.state) === "down") return yield* memory.increment(key, window, by)
+      return yield* redis.increment(key, window, by).pipe(
         Effect.tap(() => succeeded),
-        Effect.catchAll((error) => Effect.zipRight(failed(error), memory.increment(key, window)))
+        Effect.catchAll((error) => Effect.zipRight(failed(error), memory.increment(key, window, by)))
       )
     })
 
@@ -89,7 +90,7 @@ export const makeKvCache = (options: KvCacheOptions): Effect.Effect<KvCacheServi
       state === "up" ? { backend: "redis", redis: "up" } : { backend: "memory", redis: "down" }
     )
 
-    return KvCache.of({ get, set, increment, status })
+    return KvCache.of({ get, set, increment, countsShared: redis.isUp, status })
   })
 
 /** The application's KvCache, configured from AppConfig (REDIS_ENABLED, REDIS_URL, REDIS_KEY_PREFIX, …). */

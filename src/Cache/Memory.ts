@@ -10,7 +10,7 @@ export interface MemoryKvCacheOptions {
 
 export interface MemoryKvCache {
   readonly get: (key: string) => Effect.Effect<Option.Option<string>>
-  readonly increment: (key: string, window: Duration.Duration) => Effect.Effect<WindowCount>
+  readonly increment: (key: string, window: Duration.Duration, by?: number) => Effect.Effect<WindowCount>
   /** A TTL of zero or less removes the key. */
   readonly set: (key: string, value: string, ttl: Duration.Duration) => Effect.Effect<void>
   /** Number of stored entries, including expired ones not yet swept. */
@@ -69,17 +69,21 @@ export const makeMemoryKvCache = (options: MemoryKvCacheOptions): Effect.Effect<
       }
     })
 
-    const increment = Effect.fn("MemoryKvCache.increment")(function* (key: string, window: Duration.Duration) {
+    const increment = Effect.fn("MemoryKvCache.increment")(function* (
+      key: string,
+      window: Duration.Duration,
+      by: number = 1
+    ) {
       const now = yield* Clock.currentTimeMillis
       const entry = entries.get(key)
       if (entry !== undefined && now < entry.expiresAt) {
-        const count = Number(entry.value) + 1
+        const count = Number(entry.value) + by
         entries.set(key, { value: String(count), expiresAt: entry.expiresAt })
         return { count, resetInMs: entry.expiresAt - now }
       }
       const windowMs = Math.max(1, Duration.toMillis(window))
-      yield* set(key, "1", Duration.millis(windowMs))
-      return { count: 1, resetInMs: windowMs }
+      yield* set(key, String(by), Duration.millis(windowMs))
+      return { count: by, resetInMs: windowMs }
     })
 
     return {
@@ -100,6 +104,7 @@ export const MemoryKvCacheLive = (options: MemoryKvCacheOptions): Layer.Layer<Kv
         get: memory.get,
         set: memory.set,
         increment: memory.increment,
+        countsShared: () => false,
         status: Effect.succeed({ backend: "memory", redis: "disabled" })
       })
     )

@@ -29,15 +29,17 @@ export type RedisState = "up" | "down"
 export interface RedisKv {
   /** Connection state as last reported by the client's events; reading it costs no round trip. */
   readonly state: Effect.Effect<RedisState>
+  /** `state` read synchronously. */
+  readonly isUp: () => boolean
   readonly get: (key: string) => Effect.Effect<Option.Option<string>, RedisError>
   /** A TTL of zero or less deletes the key; an infinite TTL stores it without expiry. */
   readonly set: (key: string, value: string, ttl: Duration.Duration) => Effect.Effect<void, RedisError>
-  readonly increment: (key: string, window: Duration.Duration) => Effect.Effect<WindowCount, RedisError>
+  readonly increment: (key: string, window: Duration.Duration, by?: number) => Effect.Effect<WindowCount, RedisError>
 }
 
-// One round trip, atomic across instances: the first increment of a window sets its expiry.
-const INCREMENT_SCRIPT = `local count = redis.call("INCR", KEYS[1])
-if count == 1 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end
+// One round trip, atomic across instances: the first increment of a window (the key was absent) sets its expiry.
+const INCREMENT_SCRIPT = `local count = redis.call("INCRBY", KEYS[1], ARGV[2])
+if count == tonumber(ARGV[2]) then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end
 local ttl = redis.call("PTTL", KEYS[1])
 if ttl < 0 then redis.call("PEXPIRE", KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return {count, ttl}`
@@ -184,16 +186,17 @@ export const makeRedisKv = (options: RedisKvOptions): Effect.Effect<RedisKv, Red
       }
     })
 
-    const increment = Effect.fn("RedisKv.increment")(function* (key: string, window: Duration.Duration) {
+    const increment = Effect.fn("RedisKv.increment")(function* (key: string, window: Duration.Duration, by = 1) {
       const windowMs = Math.max(1, Math.ceil(Duration.toMillis(window)))
+      const amount = Math.max(1, Math.floor(by))
       const redisKey = prefixed(key)
       const reply = yield* command("increment", key, () =>
         // EVALSHA spares Redis hashing the script on every request; the first call after a restart loads it
         client
-          .evalsha(INCREMENT_SHA, 1, redisKey, windowMs)
+          .evalsha(INCREMENT_SHA, 1, redisKey, windowMs, amount)
           .catch((error: unknown) =>
             String(error).includes("NOSCRIPT")
-              ? client.eval(INCREMENT_SCRIPT, 1, redisKey, windowMs)
+              ? client.eval(INCREMENT_SCRIPT, 1, redisKey, windowMs, amount)
               : Promise.reject(error)
           )
       )
@@ -205,6 +208,7 @@ export const makeRedisKv = (options: RedisKvOptions): Effect.Effect<RedisKv, Red
 
     return {
       state: Effect.sync((): RedisState => (up ? "up" : "down")),
+      isUp: () => up,
       get,
       set,
       increment

@@ -1,11 +1,13 @@
 import type { HttpServerResponse } from "@effect/platform"
-import { Context, Effect, Layer, LogLevel, Metric, Runtime } from "effect"
+import { Context, Effect, Layer, LogLevel, Metric, Option, Runtime } from "effect"
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import { AppConfig } from "../AppConfig.js"
+import { LogSink } from "../Logging.js"
 import { cacheEvents } from "../Metrics.js"
-import { counterFor, histogramFor, routeLabel } from "./Observability.js"
+import { counterFor, histogramFor, requestLogLine, routeLabel } from "./Observability.js"
+import { RateLimiter } from "./RateLimit.js"
 import { freshnessOf } from "./Responses.js"
-import { addressOf, clientOf, isUnlimited, keyId, makeKeyCheck, makeRateLimit, presentedKey } from "./Security.js"
+import { addressOf, clientOf, isUnlimited, keyId, makeKeyCheck, presentedKey } from "./Security.js"
 
 interface Entry {
   readonly body: Uint8Array
@@ -13,9 +15,12 @@ interface Entry {
   readonly storedAt: number
   readonly ttlMs: number
   readonly route: string
+  /** Whether the inbound rate limit counts this URL (its path is fixed, so decided once). */
+  readonly limited: boolean
   readonly length: string
   readonly requests: Metric.Metric.Counter<number>
   readonly duration: Metric.Metric.Histogram<number>
+  readonly logLine: (durationMs: number, client: string) => string
 }
 
 export interface HotCacheService {
@@ -30,8 +35,9 @@ export interface HotCacheService {
  * The hot path for cached market answers. A fresh answer that the Effect path has just served (from Redis or
  * memory) is kept here by exact URL and served again directly from Node's request event until its TTL ends,
  * with the same headers, request log and metrics. API keys are checked here the same way, and the inbound rate limit
- * counts the request in the same counters (Redis or memory) before the answer is written. Everything else — misses,
- * stale answers, errors, unauthorized or limited requests, other routes — takes the Effect path.
+ * counts the request in the same RateLimiter before the answer is written: synchronously when local accounting may
+ * decide, else after the round trip. Everything else — misses, stale answers, errors, unauthorized or limited requests,
+ * other routes — takes the Effect path.
  */
 export class HotCache extends Context.Tag("app/HotCache")<HotCache, HotCacheService>() {}
 
@@ -42,7 +48,8 @@ export const HotCacheLive = Layer.effect(
   HotCache,
   Effect.gen(function* () {
     const config = yield* AppConfig
-    const rateLimit = yield* makeRateLimit
+    const rateLimit = yield* RateLimiter
+    const sink = yield* Effect.serviceOption(LogSink)
     const runtime = yield* Effect.runtime<never>()
     const authRequired = config.apiKeys.length > 0
     const checkKey = makeKeyCheck(config.apiKeys)
@@ -62,18 +69,27 @@ export const HotCacheLive = Layer.effect(
         storedAt: fresh.storedAt,
         ttlMs: fresh.ttlMs,
         route,
+        limited: rateLimit.enabled && !isUnlimited(url.split("?")[0] ?? "/"),
         length: String(body.byteLength),
         requests: counterFor(route, "GET", 200),
-        duration: histogramFor(route)
+        duration: histogramFor(route),
+        logLine: requestLogLine(route, "GET", 200, "HIT")
       })
     }
 
-    const log = (route: string, durationMs: number, client: string) =>
-      Runtime.runSync(runtime)(
-        Effect.logInfo("http request").pipe(
-          Effect.annotateLogs({ method: "GET", route, status: 200, durationMs, cache: "HIT", client })
-        )
-      )
+    // Observability's request log line: straight into the sink when there is one, without a fiber
+    const log = Option.match(sink, {
+      onNone: () => (entry: Entry, durationMs: number, client: string) =>
+        Runtime.runSync(runtime)(
+          Effect.logInfo("http request").pipe(
+            Effect.annotateLogs({ method: "GET", route: entry.route, status: 200, durationMs, cache: "HIT", client })
+          )
+        ),
+      onSome:
+        ({ write }) =>
+        (entry: Entry, durationMs: number, client: string) =>
+          write(entry.logLine(durationMs, client))
+    })
 
     const write = (
       response: ServerResponse,
@@ -104,7 +120,7 @@ export const HotCacheLive = Layer.effect(
       entry.requests.unsafeUpdate(1, [])
       entry.duration.unsafeUpdate(seconds, [])
       hits.unsafeUpdate(1, [])
-      if (logRequests) log(entry.route, Math.round(seconds * 100_000) / 100, client)
+      if (logRequests) log(entry, Math.round(seconds * 100_000) / 100, client)
     }
 
     /** True when the request is taken care of here; `fallback` hands it to the Effect path later if need be. */
@@ -129,7 +145,7 @@ export const HotCacheLive = Layer.effect(
         if (key === undefined || !checkKey(key)) return false
       }
       const client = authRequired && key !== undefined ? `key:${keyId(key)}` : "anonymous"
-      if (!rateLimit.enabled || isUnlimited(url.split("?")[0] ?? "/")) {
+      if (!entry.limited) {
         write(response, entry, started, client, {})
         return true
       }
@@ -139,7 +155,13 @@ export const HotCacheLive = Layer.effect(
         typeof forwarded === "string" ? forwarded : undefined,
         config.trustProxy
       )
-      Runtime.runCallback(runtime)(rateLimit.check(clientOf(key, authRequired, address)), {
+      const bucket = clientOf(key, authRequired, address)
+      const local = rateLimit.tryLocal(bucket)
+      if (local !== undefined) {
+        write(response, entry, started, client, local.headers)
+        return true
+      }
+      Runtime.runCallback(runtime)(rateLimit.check(bucket), {
         onExit: (exit) => {
           // over the limit (or the counter failed): the Effect path answers, with the 429 and its headers
           if (exit._tag === "Success" && exit.value.allowed) write(response, entry, started, client, exit.value.headers)

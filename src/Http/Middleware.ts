@@ -1,9 +1,10 @@
 import { HttpLayerRouter, HttpServerRequest, type HttpServerResponse } from "@effect/platform"
-import { Cause, Effect, Option, Schema } from "effect"
+import { Cause, Effect, Layer, Option, Schema } from "effect"
 import { InternalError, InvalidParameter, RouteNotFound } from "../Domain/Errors.js"
 import { errorResponse } from "./Responses.js"
 import { HotCache } from "./HotCache.js"
 import { observe } from "./Observability.js"
+import { RateLimiterLive } from "./RateLimit.js"
 import { makeSecurity } from "./Security.js"
 
 const DecodeErrorBody = Schema.parseJson(
@@ -63,7 +64,7 @@ export const handleErrors = <E, R>(app: Effect.Effect<HttpServerResponse.HttpSer
 
 /**
  * The global middleware, outermost first: the request log and metrics, error normalization, then authentication
- * and rate limiting.
+ * and rate limiting. Its RateLimiterLive is memoized with the hot path's (ServerLive), so both count in one instance.
  */
 export const GlobalMiddleware = HttpLayerRouter.middleware(
   Effect.gen(function* () {
@@ -74,4 +75,4 @@ export const GlobalMiddleware = HttpLayerRouter.middleware(
       observe(handleErrors(security(app)), remember)
   }),
   { global: true }
-)
+).pipe(Layer.provide(RateLimiterLive))

@@ -1,6 +1,7 @@
 import { HttpServerRequest, HttpServerResponse, OpenApi } from "@effect/platform"
-import { Effect, Metric } from "effect"
+import { Effect, Metric, MetricLabel } from "effect"
 import { Api } from "../Api.js"
+import { isoNow } from "../Logging.js"
 import { httpRequestDuration, httpRequests } from "../Metrics.js"
 import { keyId, presentedKey } from "./Security.js"
 
@@ -40,11 +41,12 @@ export const counterFor = (route: string, method: string, status: number): Count
   const key = `${route} ${method} ${status}`
   let counter = counters.get(key)
   if (counter === undefined) {
-    counter = httpRequests.pipe(
-      Metric.tagged("route", route),
-      Metric.tagged("method", method),
-      Metric.tagged("status", String(status))
-    )
+    // one label array: nested Metric.tagged would build a new array (and metric key) on every update
+    counter = Metric.taggedWithLabels(httpRequests, [
+      MetricLabel.make("route", route),
+      MetricLabel.make("method", method),
+      MetricLabel.make("status", String(status))
+    ])
     counters.set(key, counter)
   }
   return counter
@@ -57,6 +59,24 @@ export const histogramFor = (route: string): Histogram => {
     histograms.set(route, histogram)
   }
   return histogram
+}
+
+/**
+ * The request log line of `observe` for one route, method, status and cache state, for code that logs without Effect
+ * (the hot path): the JSON of `jsonLogLine(Info, "http request", annotations)`, its constant parts serialized once.
+ */
+export const requestLogLine = (route: string, method: string, status: number, cache: string) => {
+  const fixed = `"method":${JSON.stringify(method)},"route":${JSON.stringify(route)},"status":${status}`
+  const middle = `","annotations":{${fixed},"durationMs":`
+  const tail = `,"cache":${JSON.stringify(cache)},"client":`
+  return (durationMs: number, client: string): string =>
+    '{"message":"http request","logLevel":"INFO","timestamp":"' +
+    isoNow() +
+    middle +
+    (Number.isFinite(durationMs) ? durationMs : "null") +
+    tail +
+    JSON.stringify(client) +
+    '},"spans":{},"fiberId":""}'
 }
 
 /**

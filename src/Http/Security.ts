@@ -1,10 +1,9 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Duration, Effect, Metric, Option, Redacted } from "effect"
+import { Effect, Option, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { AppConfig } from "../AppConfig.js"
-import { KvCache } from "../Cache/KvCache.js"
-import { RateLimited, Unauthorized } from "../Domain/Errors.js"
-import { rateLimitRejections } from "../Metrics.js"
+import { Unauthorized } from "../Domain/Errors.js"
+import { RateLimiter } from "./RateLimit.js"
 import { errorResponse, withHeaders } from "./Responses.js"
 
 /** Routes anyone may call: liveness probes and the API documentation. */
@@ -57,56 +56,6 @@ export const addressOf = (
 const clientAddress = (request: HttpServerRequest.HttpServerRequest, trustProxy: boolean): string =>
   addressOf(Option.getOrUndefined(request.remoteAddress), request.headers["x-forwarded-for"], trustProxy)
 
-/**
- * API-key authentication (when API_KEYS is set) and the inbound rate limit per client (API key if present, else
- * IP), counted in Redis when it is enabled so the limit holds across instances.
- */
-export interface RateLimitDecision {
-  readonly allowed: boolean
-  readonly headers: Readonly<Record<string, string>>
-  /** Seconds until the window ends. */
-  readonly reset: number
-}
-
-/** The inbound rate limit: counts one request of a client and says whether it is within the limit. */
-export const makeRateLimit = Effect.gen(function* () {
-  const config = yield* AppConfig
-  const kv = yield* KvCache
-  const limit = config.rateLimitRequests
-  const window = config.rateLimitWindow
-  const windowSeconds = Math.max(1, Math.ceil(Duration.toSeconds(window)))
-  const policy = `${limit};w=${windowSeconds}`
-  const check = (client: string) =>
-    Effect.map(kv.increment(`ratelimit:${client}`, window), ({ count, resetInMs }): RateLimitDecision => {
-      const reset = Math.max(1, Math.ceil(resetInMs / 1000))
-      return {
-        allowed: count <= limit,
-        reset,
-        headers: {
-          "ratelimit-limit": String(limit),
-          "ratelimit-remaining": String(Math.max(0, limit - count)),
-          "ratelimit-reset": String(reset),
-          "ratelimit-policy": policy
-        }
-      }
-    })
-  const rejected = (decision: RateLimitDecision) =>
-    Effect.as(
-      Metric.increment(rateLimitRejections),
-      HttpServerResponse.setHeaders(
-        errorResponse(
-          new RateLimited({
-            code: "rate_limited",
-            message: `Rate limit of ${limit} requests per ${windowSeconds} s exceeded; retry in ${decision.reset} s`,
-            retryAfter: decision.reset
-          })
-        ),
-        decision.headers
-      )
-    )
-  return { enabled: config.rateLimitEnabled, check, rejected } as const
-})
-
 /** The rate-limit bucket of a request: its API key when keys are configured, else its address. */
 export const clientOf = (key: string | undefined, authRequired: boolean, address: string): string =>
   authRequired && key !== undefined ? `key:${keyId(key)}` : `ip:${address}`
@@ -114,9 +63,13 @@ export const clientOf = (key: string | undefined, authRequired: boolean, address
 /** Whether a path is exempt from the rate limit (liveness, docs and the metrics scrape). */
 export const isUnlimited = (path: string): boolean => PUBLIC_PATHS.has(path) || path === "/metrics"
 
+/**
+ * API-key authentication (when API_KEYS is set) and the inbound rate limit per client (API key if present, else
+ * IP).
+ */
 export const makeSecurity = Effect.gen(function* () {
   const config = yield* AppConfig
-  const rateLimit = yield* makeRateLimit
+  const rateLimit = yield* RateLimiter
   const authRequired = config.apiKeys.length > 0
   const checkKey = makeKeyCheck(config.apiKeys)
 

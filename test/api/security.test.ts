@@ -1,5 +1,7 @@
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Effect, Layer, TestClock } from "effect"
+import { Effect, Layer, Logger, LogLevel, Schedule, TestClock } from "effect"
+import { Redis } from "ioredis"
+import { localAccounting } from "../../src/Http/RateLimit.js"
 import { ApiTestServer, get } from "../support/apiServer.js"
 import { startRedis } from "../support/redis.js"
 
@@ -80,9 +82,34 @@ layer(ApiTestServer({ RATE_LIMIT_ENABLED: "true", RATE_LIMIT_REQUESTS: "3", RATE
   }
 )
 
+/** A private Redis and a raw client on it, for the life of the scope. */
+const redisFixture = Effect.gen(function* () {
+  const redis = yield* Effect.acquireRelease(
+    Effect.promise(() => startRedis()),
+    (r) => Effect.promise(() => r.stop())
+  )
+  const raw = yield* Effect.acquireRelease(
+    Effect.sync(() => new Redis(redis.url, { maxRetriesPerRequest: 1 }).on("error", () => undefined)),
+    (client) => Effect.promise(() => client.quit().catch(() => client.disconnect()))
+  )
+  return { redis, raw }
+})
+
+/** The value of the one rate-limit counter under `prefix`, once it equals `expected` (it is synced every 100 ms). */
+const counterReaches = (raw: Redis, prefix: string, expected: number) =>
+  Effect.promise(async () => {
+    const keys = await raw.keys(`${prefix}ratelimit:*`)
+    return keys.length === 1 && keys[0] !== undefined ? Number(await raw.get(keys[0])) : NaN
+  }).pipe(
+    Effect.filterOrFail((value) => value === expected),
+    Effect.retry(Schedule.spaced("25 millis")),
+    Effect.timeout("3 seconds"),
+    Effect.orElse(() => Effect.die(new Error(`the Redis counter did not reach ${expected}`)))
+  )
+
 describe("inbound rate limit (Redis)", () => {
   it.live(
-    "two server instances sharing Redis share each client's budget",
+    "two server instances sharing Redis share each client's budget (a small limit is always exact)",
     () =>
       Effect.gen(function* () {
         const redis = yield* Effect.acquireRelease(
@@ -107,6 +134,74 @@ describe("inbound rate limit (Redis)", () => {
         expect(limited.status).toBe(429)
         expect(Number(limited.headers["retry-after"])).toBeGreaterThan(55)
       }).pipe(Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "far from the limit requests are decided locally and reach the Redis counter in batches",
+    () =>
+      Effect.gen(function* () {
+        const { redis, raw } = yield* redisFixture
+        const prefix = `rl-batch-${Date.now()}:`
+        const env = {
+          REDIS_URL: redis.url,
+          REDIS_KEY_PREFIX: prefix,
+          RATE_LIMIT_ENABLED: "true",
+          RATE_LIMIT_REQUESTS: "1000",
+          RATE_LIMIT_WINDOW: "60"
+        }
+        const server = yield* Layer.build(ApiTestServer(env, { redis: true }))
+        const request = Effect.provide(get(TICKER), server)
+        // the first request of a window is counted in Redis at once
+        expect((yield* request).headers["ratelimit-remaining"]).toBe("999")
+        const key = (yield* Effect.promise(() => raw.keys(`${prefix}ratelimit:*`)))[0] ?? ""
+        expect(yield* Effect.promise(() => raw.get(key))).toBe("1")
+        // another instance's 100 requests are not seen by local decisions until the next sync...
+        yield* Effect.promise(() => raw.incrby(key, 100))
+        const local = yield* request
+        expect([local.status, local.headers["ratelimit-remaining"]]).toEqual([200, "998"])
+        expect(local.headers["ratelimit-limit"]).toBe("1000")
+        expect(local.headers["ratelimit-policy"]).toBe("1000;w=60")
+        expect(Number(local.headers["ratelimit-reset"])).toBeGreaterThan(55)
+        // ...which sends the local count as one increment and brings them back
+        yield* counterReaches(raw, prefix, 102)
+        expect((yield* request).headers["ratelimit-remaining"]).toBe("897")
+        yield* counterReaches(raw, prefix, 103)
+        const pttl = yield* Effect.promise(() => raw.pttl(key))
+        expect(pttl).toBeGreaterThan(55_000)
+      }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
+    30_000
+  )
+
+  it.live(
+    "two instances with a large limit: at least the limit and at most limit + 2 × maxUnsynced are admitted",
+    () =>
+      Effect.gen(function* () {
+        const { redis, raw } = yield* redisFixture
+        const prefix = `rl-bound-${Date.now()}:`
+        const limit = 400
+        const env = {
+          REDIS_URL: redis.url,
+          REDIS_KEY_PREFIX: prefix,
+          RATE_LIMIT_ENABLED: "true",
+          RATE_LIMIT_REQUESTS: String(limit),
+          RATE_LIMIT_WINDOW: "60"
+        }
+        const first = yield* Layer.build(ApiTestServer(env, { redis: true }))
+        const second = yield* Layer.build(ApiTestServer(env, { redis: true }))
+        const total = 600
+        const statuses = yield* Effect.forEach(
+          Array.from({ length: total }, (_, i) => i),
+          (i) => Effect.map(Effect.provide(get(TICKER), i % 2 === 0 ? first : second), (res) => res.status),
+          { concurrency: 32 }
+        )
+        const admitted = statuses.filter((status) => status === 200).length
+        expect(statuses.filter((status) => status !== 200 && status !== 429)).toEqual([])
+        expect(admitted).toBeGreaterThanOrEqual(limit)
+        expect(admitted).toBeLessThanOrEqual(limit + 2 * localAccounting(limit).maxUnsynced)
+        // every request is counted once in Redis, rejected ones included
+        yield* counterReaches(raw, prefix, total)
+      }).pipe(Logger.withMinimumLogLevel(LogLevel.Warning), Effect.scoped),
     30_000
   )
 })

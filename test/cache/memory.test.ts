@@ -29,6 +29,16 @@ describe("MemoryKvCache", () => {
     })
   )
 
+  it.effect("increment adds a batch at once; a batch opens a window like a single request", () =>
+    Effect.gen(function* () {
+      const cache = yield* makeMemoryKvCache({ maxEntries: 10 })
+      expect(yield* cache.increment("n", Duration.seconds(10), 5)).toEqual({ count: 5, resetInMs: 10_000 })
+      yield* TestClock.adjust("1 second")
+      expect(yield* cache.increment("n", Duration.seconds(10), 7)).toEqual({ count: 12, resetInMs: 9_000 })
+      expect(yield* cache.increment("n", Duration.seconds(10))).toEqual({ count: 13, resetInMs: 9_000 })
+    })
+  )
+
   it.effect("keeps at most maxEntries and evicts the least recently used key", () =>
     Effect.gen(function* () {
       const cache = yield* makeMemoryKvCache({ maxEntries: 3 })

@@ -97,6 +97,24 @@ describe("KvCache on a private redis-server", () => {
     })
   )
 
+  it.scopedLive("increment by a batch is one INCRBY; the first batch of a window sets its expiry", () =>
+    Effect.gen(function* () {
+      const prefix = uniquePrefix()
+      const cache = yield* buildKv(redis.url, prefix)
+      const raw = yield* rawClient(redis.url)
+      expect(cache.countsShared()).toBe(true)
+      const first = yield* cache.increment("rl:ip:2", Duration.seconds(30), 40)
+      expect(first.count).toBe(40)
+      expect(first.resetInMs).toBeGreaterThan(29_000)
+      expect((yield* cache.increment("rl:ip:2", Duration.seconds(30), 2)).count).toBe(42)
+      expect((yield* cache.increment("rl:ip:2", Duration.seconds(30))).count).toBe(43)
+      expect(yield* Effect.promise(() => raw.get(`${prefix}rl:ip:2`))).toBe("43")
+      const pttl = yield* Effect.promise(() => raw.pttl(`${prefix}rl:ip:2`))
+      expect(pttl).toBeGreaterThan(29_000)
+      expect(pttl).toBeLessThanOrEqual(30_000)
+    })
+  )
+
   it.scopedLive("entries expire in Redis after their TTL", () =>
     Effect.gen(function* () {
       const prefix = uniquePrefix()
@@ -142,6 +160,7 @@ describe("KvCache when Redis is unavailable", () => {
       expect(ms).toBeLessThan(2_000)
       const cache = yield* exit
       expect(yield* cache.status).toEqual({ backend: "memory", redis: "down" })
+      expect(cache.countsShared()).toBe(false)
       yield* cache.set("k", "v", Duration.seconds(10))
       expect(yield* cache.get("k")).toEqual(Option.some("v"))
       expect(yield* cache.get("other")).toEqual(Option.none())
@@ -212,6 +231,7 @@ describe("KvCache when Redis is unavailable", () => {
       expect(outage.every((op) => Exit.isSuccess(op.exit))).toBe(true)
       expect(Math.max(...outage.map((op) => op.ms))).toBeLessThan(1_000)
       expect(yield* cache.status).toEqual({ backend: "memory", redis: "down" })
+      expect(cache.countsShared()).toBe(false)
       expect(yield* cache.get("during:39")).toEqual(Option.some("39"))
       yield* cache.set("memory-only", "m", Duration.minutes(1))
       expect(yield* cache.get("memory-only")).toEqual(Option.some("m"))
@@ -219,6 +239,7 @@ describe("KvCache when Redis is unavailable", () => {
       yield* Effect.promise(() => server.restart())
       const status = yield* waitUntil(cache.status, (s) => s.redis === "up", Duration.seconds(10))
       expect(status).toEqual({ backend: "redis", redis: "up" })
+      expect(cache.countsShared()).toBe(true)
 
       yield* cache.set("after", "2", Duration.minutes(1))
       expect(yield* cache.get("after")).toEqual(Option.some("2"))

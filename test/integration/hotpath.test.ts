@@ -1,18 +1,20 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Logger, Schedule } from "effect"
+import { Redis } from "ioredis"
 import { AppConfig } from "../../src/AppConfig.js"
 import { startEmulator } from "../../src/emulator/index.js"
 import { HotCache } from "../../src/Http/HotCache.js"
+import { LogSink, sinkLogger } from "../../src/Logging.js"
 import { ServerLive } from "../../src/Server.js"
 import { emulatorEnv } from "../support/emulatorServer.js"
-import { freePort } from "../support/redis.js"
+import { freePort, startRedis } from "../support/redis.js"
 
 const TICKER = "/v1/markets/ticker?exchange=binance&symbol=BTC/USDT"
 
 /** The production server layer (ServerLive) on a free port against a frozen emulator. */
-const withServer = <A>(
+const withServer = <A, E>(
   env: Record<string, string>,
-  f: (base: string, stats: () => { entries: number; served: number }) => Effect.Effect<A>
+  f: (base: string, stats: () => { entries: number; served: number }) => Effect.Effect<A, E>
 ) =>
   Effect.gen(function* () {
     const emulator = yield* Effect.acquireRelease(
@@ -132,5 +134,72 @@ describe("hot path for fresh cached answers", () => {
           expect(stats().served).toBe(2)
         })
       )
+  )
+
+  it.live("with Redis far from the limit, hot answers are decided locally in the budget the Effect path counts", () =>
+    Effect.gen(function* () {
+      const redis = yield* Effect.acquireRelease(
+        Effect.promise(() => startRedis()),
+        (r) => Effect.promise(() => r.stop())
+      )
+      const raw = yield* Effect.acquireRelease(
+        Effect.sync(() => new Redis(redis.url, { maxRetriesPerRequest: 1 }).on("error", () => undefined)),
+        (client) => Effect.promise(() => client.quit().catch(() => client.disconnect()))
+      )
+      const prefix = `hot-rl-${Date.now()}:`
+      const env = { REDIS_ENABLED: "true", REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, RATE_LIMIT_ENABLED: "true" }
+      yield* withServer({ ...env, RATE_LIMIT_REQUESTS: "1000" }, (base, stats) =>
+        Effect.gen(function* () {
+          const first = yield* fetchText(base + TICKER)
+          expect([first.headers["x-cache"], first.headers["ratelimit-remaining"]]).toEqual(["MISS", "999"])
+          const key = (yield* Effect.promise(() => raw.keys(`${prefix}ratelimit:*`)))[0] ?? ""
+          yield* Effect.promise(() => raw.incrby(key, 100))
+          // local: the other 100 are not seen yet, and the Effect path's request is (one RateLimiter for both paths)
+          const hot = yield* fetchText(base + TICKER)
+          expect([hot.headers["x-cache"], hot.headers["ratelimit-remaining"]]).toEqual(["HIT", "998"])
+          expect(stats().served).toBe(1)
+          yield* Effect.promise(() => raw.get(key)).pipe(
+            Effect.filterOrFail((value) => value === "102"),
+            Effect.retry(Schedule.spaced("25 millis")),
+            Effect.timeout("3 seconds")
+          )
+          const synced = yield* fetchText(base + TICKER)
+          expect([synced.headers["x-cache"], synced.headers["ratelimit-remaining"]]).toEqual(["HIT", "897"])
+        })
+      )
+    }).pipe(Effect.scoped)
+  )
+
+  it.live("a hot answer's request log line has the shape and fields of the Effect path's", () =>
+    Effect.gen(function* () {
+      const lines: Array<string> = []
+      const sink = LogSink.of({ write: (line) => lines.push(line), flush: () => undefined })
+      yield* withServer({ RATE_LIMIT_ENABLED: "false", LOG_LEVEL: "info", API_KEYS: "log-key" }, (base) =>
+        Effect.gen(function* () {
+          expect((yield* fetchText(base + TICKER, { "x-api-key": "log-key" })).headers["x-cache"]).toBe("MISS")
+          expect((yield* fetchText(base + TICKER, { "x-api-key": "log-key" })).headers["x-cache"]).toBe("HIT")
+        })
+      ).pipe(
+        Effect.provide(
+          Layer.merge(Logger.replace(Logger.defaultLogger, sinkLogger(sink)), Layer.succeed(LogSink, sink))
+        )
+      )
+      const requests = lines
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((log) => log["message"] === "http request")
+        .filter((log) => (log["annotations"] as Record<string, unknown>)["route"] === "/v1/markets/ticker")
+      expect(requests.length).toBe(2)
+      const [miss, hit] = requests
+      expect(Object.keys(hit ?? {})).toEqual(Object.keys(miss ?? {}))
+      expect(Object.keys(hit ?? {})).toEqual(["message", "logLevel", "timestamp", "annotations", "spans", "fiberId"])
+      const annotations = (log: Record<string, unknown> | undefined) => log?.["annotations"] as Record<string, unknown>
+      expect(Object.keys(annotations(hit)).sort()).toEqual(Object.keys(annotations(miss)).sort())
+      expect({ ...annotations(hit), durationMs: 0 }).toEqual({ ...annotations(miss), durationMs: 0, cache: "HIT" })
+      expect(typeof annotations(hit)["durationMs"]).toBe("number")
+      expect(hit?.["logLevel"]).toBe("INFO")
+      expect(hit?.["spans"]).toEqual({})
+      expect(Number.isNaN(Date.parse(String(hit?.["timestamp"])))).toBe(false)
+      expect(lines.join("\n")).not.toContain("log-key")
+    })
   )
 })
