@@ -4,6 +4,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import { AppConfig } from "../AppConfig.js"
 import { LogSink } from "../Logging.js"
 import { cacheEvents } from "../Metrics.js"
+import { beforeListeners } from "./Intercept.js"
 import { counterFor, histogramFor, requestLogLine, routeLabel } from "./Observability.js"
 import { RateLimiter } from "./RateLimit.js"
 import { freshnessOf } from "./Responses.js"
@@ -171,18 +172,12 @@ export const HotCacheLive = Layer.effect(
       return true
     }
 
-    const install = (server: Server): Server => {
-      const emit = server.emit.bind(server) as (event: string | symbol, ...args: Array<unknown>) => boolean
-      // Node has no hook before its "request" listeners; answering here keeps Effect's stack out of the hot path.
-      server.emit = ((event: string | symbol, ...args: Array<unknown>): boolean => {
-        if (event === "request") {
-          const [request, response] = args as [IncomingMessage, ServerResponse]
-          if (serve(request, response, () => emit(event, ...args))) return true
-        }
-        return emit(event, ...args)
-      }) as Server["emit"]
-      return server
-    }
+    const install = (server: Server): Server =>
+      beforeListeners(server, (event, args, emit) => {
+        if (event !== "request") return false
+        const [request, response] = args as [IncomingMessage, ServerResponse]
+        return serve(request, response, () => emit(event, ...args))
+      })
 
     return { remember, install, stats: () => ({ entries: entries.size, served }) }
   })

@@ -3,6 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import type { Duplex } from "node:stream"
 import { type WebSocket, WebSocketServer } from "ws"
 import { AppConfig } from "../AppConfig.js"
+import { beforeListeners } from "../Http/Intercept.js"
 import { AdmissionResponse, refuseUpgrade, type Verdict } from "./Admission.js"
 import { openConnection, type StreamConnection, type Transport } from "./Connection.js"
 import { type AckEvent, type ErrorEvent, errorEvent, type Subscription, subscriptionRef } from "./Events.js"
@@ -16,6 +17,8 @@ const CLOSE_GRACE_MS = 5000
 /** Writes stop while more than this is queued in the socket, so that updates conflate in the outbox instead. */
 const WRITE_HIGH_WATER = 64 * 1024
 const WRITE_POLL_MS = 10
+/** SSE writes stop while more than this waits in the response; Node tells when it drained. */
+const SSE_HIGH_WATER = 16 * 1024
 
 const SSE_HEADERS = {
   "content-type": "text/event-stream",
@@ -25,7 +28,7 @@ const SSE_HEADERS = {
 } as const
 
 const WS_PATHS: ReadonlySet<string> = new Set(["/ws", "/ws/ticker", "/ws/realtime"])
-const isSsePath = (path: string) => path.startsWith("/v1/stream/")
+const SSE_PREFIX = "/v1/stream/"
 const pathOf = (url: string | undefined) => (url ?? "/").split("?")[0] ?? "/"
 
 interface CloseReason {
@@ -156,7 +159,7 @@ export const installStreamGateway = (server: Server, hub: StreamHub, config: App
           bufferedBytes: () => response.writableLength,
           ready: (resume) => {
             if (response.destroyed || response.writableEnded) return false
-            if (response.writableLength <= WRITE_HIGH_WATER / 4) return true
+            if (response.writableLength <= SSE_HIGH_WATER) return true
             if (!draining) {
               draining = true
               response.once("drain", () => {
@@ -257,7 +260,7 @@ export const installStreamGateway = (server: Server, hub: StreamHub, config: App
     })
     let windowStart = Date.now()
     let received = 0
-    ws.on("message", (data: Buffer, isBinary: boolean) => {
+    ws.on("message", (data: Buffer) => {
       alive = true
       if (closeRequested !== undefined) return
       if (data.byteLength > config.wsMaxMessageBytes) {
@@ -272,7 +275,7 @@ export const installStreamGateway = (server: Server, hub: StreamHub, config: App
       if (received > config.wsMaxMessagesPerSecond) {
         return requestClose(1008, `over ${config.wsMaxMessagesPerSecond} messages per second`)
       }
-      inbox.push(isBinary ? new TextDecoder().decode(data) : data.toString("utf8"))
+      inbox.push(data.toString("utf8"))
       if (!handling) {
         handling = true
         hub.runDetached(handleAll)
@@ -323,47 +326,41 @@ export const installStreamGateway = (server: Server, hub: StreamHub, config: App
     )
   }
 
-  const emit = server.emit.bind(server) as (event: string | symbol, ...args: Array<unknown>) => boolean
-  /** Lets the app answer the request into an AdmissionResponse, then acts on its verdict. */
-  const admitThrough = (request: IncomingMessage, onVerdict: (verdict: Verdict) => void) =>
-    emit("request", request, new AdmissionResponse(request, onVerdict))
-
-  // Node has no hook before its "request" and "upgrade" listeners; the platform's own upgrade would keep a fiber
-  // (and a request context) per connection for the connection's life.
-  server.emit = ((event: string | symbol, ...args: Array<unknown>): boolean => {
+  // the platform's own upgrade would keep a fiber (and a request context) per connection for the connection's life
+  beforeListeners(server, (event, args, emit) => {
+    /** Lets the app answer the request into an AdmissionResponse, then acts on its verdict. */
+    const admitThrough = (request: IncomingMessage, onVerdict: (verdict: Verdict) => void) =>
+      emit("request", request, new AdmissionResponse(request, onVerdict))
     if (event === "upgrade") {
       const [request, socket, head] = args as [IncomingMessage, Duplex, Buffer]
-      if (WS_PATHS.has(pathOf(request.url))) {
-        socket.on("error", () => undefined)
-        return admitThrough(request, (verdict) => {
-          const admission = verdict.admission
-          if (verdict.status !== 101 || admission?.kind !== "ws") return refuseUpgrade(socket, verdict)
-          wss.handleUpgrade(request, socket, head, (ws) =>
-            serveWs(
-              ws,
-              socket,
-              admission.multiplexed
-                ? { multiplexed: true }
-                : { multiplexed: false, subscription: admission.subscription }
-            )
+      if (!WS_PATHS.has(pathOf(request.url))) return false
+      socket.on("error", () => undefined)
+      return admitThrough(request, (verdict) => {
+        const admission = verdict.admission
+        if (verdict.status !== 101 || admission?.kind !== "ws") return refuseUpgrade(socket, verdict)
+        wss.handleUpgrade(request, socket, head, (ws) =>
+          serveWs(
+            ws,
+            socket,
+            admission.multiplexed ? { multiplexed: true } : { multiplexed: false, subscription: admission.subscription }
           )
-        })
-      }
+        )
+      })
     }
-    if (event === "request") {
-      const [request, response] = args as [IncomingMessage, ServerResponse]
-      if (!(response instanceof AdmissionResponse) && request.method === "GET" && isSsePath(pathOf(request.url))) {
-        return admitThrough(request, (verdict) => {
-          const admission = verdict.admission
-          if (verdict.status === 200 && admission?.kind === "sse")
-            return serveSse(response, admission.subscription, verdict)
-          response.writeHead(verdict.status, verdict.headers)
-          response.end(verdict.body)
-        })
-      }
+    if (event !== "request") return false
+    const [request, response] = args as [IncomingMessage, ServerResponse]
+    // every request passes here: a prefix test, no parsing
+    if (response instanceof AdmissionResponse || request.method !== "GET" || !request.url?.startsWith(SSE_PREFIX)) {
+      return false
     }
-    return emit(event, ...args)
-  }) as Server["emit"]
+    return admitThrough(request, (verdict) => {
+      const admission = verdict.admission
+      if (verdict.status === 200 && admission?.kind === "sse")
+        return serveSse(response, admission.subscription, verdict)
+      response.writeHead(verdict.status, verdict.headers)
+      response.end(verdict.body)
+    })
+  })
 }
 
 /** Installs the gateway with the hub and settings of the current context. */

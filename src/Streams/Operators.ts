@@ -88,26 +88,6 @@ export const makeSubscriptionFilter = (subscription: Subscription) => {
       : threshold(message)
 }
 
-export const tickerThreshold =
-  (threshold: number) =>
-  <E, R>(messages: Stream.Stream<UpstreamMessage, E, R>): Stream.Stream<SubscriptionEvent, E, R> =>
-    Stream.suspend(() => {
-      const step = makeTickerThreshold(threshold)
-      return Stream.filterMap(messages, (m) => Option.fromNullable(step(m)))
-    })
-
-/** What one subscription delivers, from its upstream's messages; ends with the upstream's error, if any. */
-export const forSubscription =
-  (subscription: Subscription) =>
-  <E, R>(messages: Stream.Stream<UpstreamMessage, E, R>): Stream.Stream<SubscriptionEvent, E, R> =>
-    Stream.suspend(() => {
-      const step = makeSubscriptionFilter(subscription)
-      return messages.pipe(
-        Stream.takeUntil((m) => m.event_type === "error"),
-        Stream.filterMap((m) => Option.fromNullable(step(m)))
-      )
-    })
-
 /** A heartbeat every `interval`, the first one `interval` after the start. */
 export const heartbeats = (interval: Duration.DurationInput): Stream.Stream<HeartbeatEvent> =>
   Stream.fromSchedule(Schedule.spaced(interval)).pipe(
@@ -115,9 +95,3 @@ export const heartbeats = (interval: Duration.DurationInput): Stream.Stream<Hear
       Effect.map(Clock.currentTimeMillis, (timestamp): HeartbeatEvent => ({ event_type: "heartbeat", timestamp }))
     )
   )
-
-/** `events` with heartbeats merged in; ends when `events` ends. */
-export const withHeartbeats =
-  (interval: Duration.DurationInput) =>
-  <A, E, R>(events: Stream.Stream<A, E, R>): Stream.Stream<A | HeartbeatEvent, E, R> =>
-    Stream.merge(events, heartbeats(interval), { haltStrategy: "left" })

@@ -1,4 +1,4 @@
-import { Data, Deferred, Effect, FiberSet, RcMap, type Scope, Stream } from "effect"
+import { Data, Effect, FiberSet, RcMap, type Scope, Stream } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { NotSupported, UnsupportedInterval } from "../Domain/Errors.js"
 import { Exchange, type StreamChannel } from "../Exchange/Exchange.js"
@@ -238,7 +238,6 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
       )
 
     // connections, so that shutdown can end them and wait for them, and so that one timer beats for all of them
-    const closing = yield* Deferred.make<void>()
     const connections = new Map<number, ConnectionHooks>()
     const allGone = yield* Effect.makeLatch(true)
     let nextId = 0
@@ -287,7 +286,7 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
 
     /** Asks every live connection to end (SSE: a closing notice, WebSocket: 1001) and waits for them. */
     const shutdown = Effect.gen(function* () {
-      if (!(yield* Deferred.succeed(closing, undefined))) return
+      if (shuttingDown) return
       shuttingDown = true
       if (connections.size === 0) return
       yield* Effect.logInfo("closing live streams", { connections: connections.size })
