@@ -1,5 +1,5 @@
-import { Effect, ExecutionStrategy, Exit, Option, Scope } from "effect"
-import { AppConfig } from "../AppConfig.js"
+import { Effect, Option } from "effect"
+import type { AppConfig } from "../AppConfig.js"
 import type { StreamChannel } from "../Exchange/Exchange.js"
 import {
   type AckEvent,
@@ -13,57 +13,36 @@ import {
   toWire,
   upstreamKey
 } from "./Events.js"
-import { type Encoded, type Lane, makeOutbox, type Outbox } from "./Outbox.js"
+import { type Encoded, type Lane, makeOutbox, type Outbox, type OutboxOptions } from "./Outbox.js"
 import { memo, thresholdStep } from "./Operators.js"
-import { type ConnectionRegistration, StreamHub } from "./StreamHub.js"
+import type { ConnectionHooks, ConnectionStats, Detach, StreamHub } from "./StreamHub.js"
 
 /** Connection-wide events: acks of ping and unsubscribe, errors about bad messages, the shutdown notice. */
 export type ControlEvent = AckEvent | ErrorEvent | ClosingEvent
 
 type MetaEvent = AckEvent | StatusEvent | ErrorEvent
 
-/** The socket side of a connection: SSE response or WebSocket. Every callback is plain synchronous code. */
+/** The socket side of a connection: SSE response or WebSocket. Every method is plain synchronous code. */
 export interface Transport {
   readonly kind: "sse" | "ws"
   /** Multiplexed WebSocket: data events also name their channel. */
   readonly multiplexed: boolean
   /** Bytes written to the socket and not yet sent. */
-  readonly bufferedBytes: () => number
+  bufferedBytes(): number
   /**
    * Whether the socket takes an event now. When it does not, the transport calls `resume` once it does (pending
    * updates meanwhile conflate in the outbox).
    */
-  readonly ready: (resume: () => void) => boolean
-  readonly write: (event: Encoded) => void
+  ready(resume: () => void): boolean
+  write(event: Encoded): void
   /** Everything was sent and no more will come (the stream ended, or the server is closing). */
-  readonly finished: () => void
+  finished(): void
   /** The client fell more than STREAM_MAX_BUFFERED_BYTES behind. */
-  readonly overflowed: () => void
+  overflowed(): void
   /** The server is shutting down. */
-  readonly closing: () => void
+  closing(): void
   /** The shutdown's grace is over: cut the connection. */
-  readonly terminate: () => void
-}
-
-/** One client connection: its subscriptions feed one bounded outbox, with heartbeats and a control lane. */
-export interface StreamConnection {
-  readonly outbox: Outbox
-  readonly registration: ConnectionRegistration
-  readonly control: Lane<ControlEvent>
-  /**
-   * Starts a subscription, replacing one with the same channel, exchange, symbol and interval; `ack` goes out before
-   * its first event, `onEnd` runs when it ends by itself (after an error event).
-   */
-  readonly subscribe: (
-    subscription: Subscription,
-    options?: { readonly ack?: AckEvent; readonly onEnd?: () => void }
-  ) => Effect.Effect<void>
-  /** False when there was no such subscription. */
-  readonly unsubscribe: (subscription: Subscription) => Effect.Effect<boolean>
-  readonly has: (subscription: Subscription) => boolean
-  readonly size: () => number
-  /** Writes what is pending, as far as the socket takes it; transports call it when the socket opens. */
-  readonly resume: () => void
+  terminate(): void
 }
 
 const encode = (event: { readonly event_type: string }): Encoded => ({
@@ -77,159 +56,228 @@ const encodedEvents = new WeakMap<SubscriptionEvent, Map<StreamChannel | null, E
 const encodeShared = (event: SubscriptionEvent, channel: StreamChannel | null): Encoded =>
   memo(encodedEvents, event, channel, () => encode(toWire(event, channel)))
 
+const statusSlot = (pending: MetaEvent, next: MetaEvent) =>
+  pending.event_type === "status" && next.event_type === "status"
+
 interface Running {
-  readonly scope: Scope.CloseableScope
-  readonly close: () => void
+  readonly meta: Lane<MetaEvent>
+  readonly data: Lane<SubscriptionEvent>
+  /** Set once the hub attached it; a subscription stopped before that detaches as soon as it is. */
+  detach: Detach | undefined
+  stopped: boolean
 }
 
-export const openConnection = (
-  transport: Transport
-): Effect.Effect<StreamConnection, never, StreamHub | AppConfig | Scope.Scope> =>
-  Effect.gen(function* () {
-    const hub = yield* StreamHub
-    const config = yield* AppConfig
-    const capacity = config.streamBufferSize
-    const connectionScope = yield* Effect.scope
-    const running = new Map<string, Running>()
-    let writing = false
-    let finished = false
+/**
+ * One client connection: its subscriptions feed one bounded outbox, with heartbeats and a control lane. Plain code
+ * (a class: thousands of them are alive at once); `close` when the socket closes, however it closes.
+ */
+export class StreamConnection implements ConnectionHooks, OutboxOptions {
+  readonly outbox: Outbox
+  readonly id: number
+  readonly maxBytes: number
+  readonly control: Lane<ControlEvent>
+  private readonly heartbeatLane: Lane<HeartbeatEvent>
+  private readonly running = new Map<string, Running>()
+  private writing = false
+  private finished = false
+  private closed = false
 
-    // writes until the outbox is empty or the socket is full; re-entry (a write that triggers an event) is a no-op
-    const pump = (): void => {
-      if (writing || finished) return
-      writing = true
-      try {
-        for (;;) {
-          if (outbox.done()) {
-            finished = true
-            transport.finished()
-            return
-          }
-          if (!transport.ready(pump)) return
-          const next = outbox.next()
-          if (next === undefined) return
-          transport.write(next)
+  constructor(
+    private readonly hub: StreamHub,
+    private readonly config: AppConfig,
+    private readonly transport: Transport
+  ) {
+    this.maxBytes = config.streamMaxBufferedBytes
+    this.outbox = makeOutbox(this)
+    this.control = this.outbox.lane<ControlEvent>({ mode: "queue", capacity: config.streamBufferSize, encode })
+    this.heartbeatLane = this.outbox.lane<HeartbeatEvent>({ mode: "latest", encode })
+    this.id = hub.register(this)
+  }
+
+  /**
+   * Writes what is pending, as far as the socket takes it; transports call it when the socket opens or drains.
+   * Re-entry (a write that triggers an event) is a no-op.
+   */
+  readonly resume = (): void => {
+    if (this.writing || this.finished) return
+    this.writing = true
+    try {
+      for (;;) {
+        if (this.outbox.done()) {
+          this.finished = true
+          this.transport.finished()
+          return
         }
-      } finally {
-        writing = false
+        if (!this.transport.ready(this.resume)) return
+        const next = this.outbox.next()
+        if (next === undefined) return
+        this.transport.write(next)
       }
+    } finally {
+      this.writing = false
     }
+  }
 
-    const outbox = makeOutbox({
-      maxBytes: config.streamMaxBufferedBytes,
-      transportBytes: transport.bufferedBytes,
-      onReady: pump,
-      onOverflow: () => {
-        finished = true
-        transport.overflowed()
-      }
-    })
-    const control = outbox.lane<ControlEvent>({ mode: "queue", capacity, encode })
-    const heartbeat = outbox.lane<HeartbeatEvent>({ mode: "latest", encode })
-    const registration = yield* hub.register({
-      stats: (id) => ({
-        ...outbox.stats(),
-        id,
-        transport: transport.kind,
-        subscriptions: running.size,
-        bufferedBytes: transport.bufferedBytes()
-      }),
-      heartbeat: heartbeat.offer,
-      closing: transport.closing,
-      terminate: transport.terminate
-    })
+  transportBytes(): number {
+    return this.transport.bufferedBytes()
+  }
 
-    const dataLane = (subscription: Subscription): Lane<SubscriptionEvent> => {
-      const channel: StreamChannel | null = transport.multiplexed ? subscription.channel : null
-      const toEncoded = (event: SubscriptionEvent) => encodeShared(event, channel)
-      switch (subscription.channel) {
-        case "ticker": {
-          // conflation may have skipped the event the threshold was measured from: measure again when sending
-          let lastSent: number | undefined
-          const deliver = (event: SubscriptionEvent): Option.Option<SubscriptionEvent> =>
-            event.event_type !== "ticker"
-              ? Option.some(event)
-              : Option.map(thresholdStep(lastSent, event.last, subscription.threshold), (change): TickerEvent => {
-                  lastSent = event.last
-                  return change === event.price_change_percent ? event : { ...event, price_change_percent: change }
-                })
-          return outbox.lane({ mode: "latest", encode: toEncoded, deliver })
-        }
-        case "orderbook":
-          return outbox.lane({ mode: "latest", encode: toEncoded })
-        case "trades":
-          return outbox.lane({
-            mode: "queue",
-            capacity,
-            encode: toEncoded,
-            weight: (e) => (e.event_type === "trades" ? e.trades.length : 1),
-            withDropped: (e, dropped) => (e.event_type === "trades" ? { ...e, dropped: e.dropped + dropped } : e)
-          })
-        case "ohlcv":
-          return outbox.lane({
-            mode: "queue",
-            capacity,
-            encode: toEncoded,
-            sameSlot: (pending, next) =>
-              pending.event_type === "ohlcv" && next.event_type === "ohlcv" && pending.timestamp === next.timestamp
-          })
-      }
+  onReady(): void {
+    this.resume()
+  }
+
+  onOverflow(): void {
+    this.finished = true
+    this.hub.closedSlow()
+    this.transport.overflowed()
+  }
+
+  canWriteNow(): boolean {
+    return !this.writing && !this.finished && this.transport.ready(this.resume)
+  }
+
+  write(event: Encoded): void {
+    this.transport.write(event)
+  }
+
+  stats(id: number): ConnectionStats {
+    return {
+      ...this.outbox.stats(),
+      id,
+      transport: this.transport.kind,
+      subscriptions: this.running.size,
+      bufferedBytes: this.transport.bufferedBytes()
     }
+  }
 
-    /** Detaches a running subscription and drops its pending events; false when there was none. */
-    const stop = (key: string): Effect.Effect<boolean> =>
-      Effect.suspend(() => {
-        const current = running.get(key)
-        if (current === undefined) return Effect.succeed(false)
-        running.delete(key)
-        current.close()
-        return Effect.as(Scope.close(current.scope, Exit.void), true)
-      })
+  heartbeat(event: HeartbeatEvent): void {
+    this.heartbeatLane.offer(event)
+  }
 
-    const subscribe: StreamConnection["subscribe"] = (subscription, o = {}) =>
-      Effect.gen(function* () {
-        const key = upstreamKey(subscription)
-        yield* stop(key)
-        // acks, status and the final error of one subscription stay in order with its data
-        const meta = outbox.lane<MetaEvent>({
+  closing(): void {
+    this.transport.closing()
+  }
+
+  terminate(): void {
+    this.transport.terminate()
+  }
+
+  private dataLane(subscription: Subscription): Lane<SubscriptionEvent> {
+    const outbox = this.outbox
+    const capacity = this.config.streamBufferSize
+    const channel: StreamChannel | null = this.transport.multiplexed ? subscription.channel : null
+    const toEncoded = (event: SubscriptionEvent) => encodeShared(event, channel)
+    switch (subscription.channel) {
+      case "ticker": {
+        // conflation may have skipped the event the threshold was measured from: measure again when sending
+        let lastSent: number | undefined
+        const deliver = (event: SubscriptionEvent): Option.Option<SubscriptionEvent> =>
+          event.event_type !== "ticker"
+            ? Option.some(event)
+            : Option.map(thresholdStep(lastSent, event.last, subscription.threshold), (change): TickerEvent => {
+                lastSent = event.last
+                return change === event.price_change_percent ? event : { ...event, price_change_percent: change }
+              })
+        return outbox.lane({ mode: "latest", encode: toEncoded, deliver })
+      }
+      case "orderbook":
+        return outbox.lane({ mode: "latest", encode: toEncoded })
+      case "trades":
+        return outbox.lane({
           mode: "queue",
           capacity,
-          encode,
-          sameSlot: (pending, next) => pending.event_type === "status" && next.event_type === "status"
+          encode: toEncoded,
+          weight: (e) => (e.event_type === "trades" ? e.trades.length : 1),
+          withDropped: (e, dropped) => (e.event_type === "trades" ? { ...e, dropped: e.dropped + dropped } : e)
         })
-        const data = dataLane(subscription)
-        const scope = yield* Scope.fork(connectionScope, ExecutionStrategy.sequential)
-        const entry: Running = {
-          scope,
-          close: () => {
-            meta.close()
-            data.close()
-          }
-        }
-        running.set(key, entry)
-        if (o.ack !== undefined) meta.offer(o.ack)
-        yield* hub
-          .attach(subscription, {
-            event: (event) =>
-              event.event_type === "status" || event.event_type === "error" ? meta.offer(event) : data.offer(event),
-            end: () => {
-              // ended by itself: its lanes stay until their last events (the error) went out
-              if (running.get(key) === entry) running.delete(key)
-              Effect.runFork(Scope.close(scope, Exit.void))
-              o.onEnd?.()
-            }
-          })
-          .pipe(Scope.extend(scope))
-      })
+      case "ohlcv":
+        return outbox.lane({
+          mode: "queue",
+          capacity,
+          encode: toEncoded,
+          sameSlot: (pending, next) =>
+            pending.event_type === "ohlcv" && next.event_type === "ohlcv" && pending.timestamp === next.timestamp
+        })
+    }
+  }
 
-    return {
-      outbox,
-      registration,
-      control,
-      subscribe,
-      unsubscribe: (subscription) => stop(upstreamKey(subscription)),
-      has: (subscription) => running.has(upstreamKey(subscription)),
-      size: () => running.size,
-      resume: pump
-    } satisfies StreamConnection
-  })
+  /** Drops a subscription's pending events and detaches it from its upstream. */
+  private stop(entry: Running): void {
+    entry.stopped = true
+    entry.meta.close()
+    entry.data.close()
+    const detach = entry.detach
+    entry.detach = undefined
+    if (detach !== undefined) this.hub.runDetached(detach())
+  }
+
+  /**
+   * Starts a subscription, replacing one with the same channel, exchange, symbol and interval; `ack` goes out before
+   * its first event, `onEnd` runs when it ends by itself (after an error event).
+   */
+  subscribe(
+    subscription: Subscription,
+    options: { readonly ack?: AckEvent; readonly onEnd?: () => void } = {}
+  ): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.closed) return Effect.void
+      const key = upstreamKey(subscription)
+      const previous = this.running.get(key)
+      if (previous !== undefined) this.stop(previous)
+      const capacity = this.config.streamBufferSize
+      // acks, status and the final error of one subscription stay in order with its data
+      const meta = this.outbox.lane<MetaEvent>({ mode: "queue", capacity, encode, sameSlot: statusSlot })
+      const data = this.dataLane(subscription)
+      const entry: Running = { meta, data, detach: undefined, stopped: false }
+      this.running.set(key, entry)
+      if (options.ack !== undefined) meta.offer(options.ack)
+      return Effect.map(
+        this.hub.attach(subscription, {
+          event: (event) =>
+            event.event_type === "status" || event.event_type === "error" ? meta.offer(event) : data.offer(event),
+          end: () => {
+            // ended by itself: its lanes stay until their last events (the error) went out
+            if (this.running.get(key) === entry) this.running.delete(key)
+            const detach = entry.detach
+            entry.detach = undefined
+            if (detach !== undefined) this.hub.runDetached(detach())
+            options.onEnd?.()
+          }
+        }),
+        (detach) => {
+          // stopped (replaced, unsubscribed, closed) or ended while the upstream was starting
+          if (entry.stopped || this.running.get(key) !== entry) this.hub.runDetached(detach())
+          else entry.detach = detach
+        }
+      )
+    })
+  }
+
+  /** False when there was no such subscription. */
+  unsubscribe(subscription: Subscription): boolean {
+    const key = upstreamKey(subscription)
+    const entry = this.running.get(key)
+    if (entry === undefined) return false
+    this.running.delete(key)
+    this.stop(entry)
+    return true
+  }
+
+  has(subscription: Subscription): boolean {
+    return this.running.has(upstreamKey(subscription))
+  }
+
+  size(): number {
+    return this.running.size
+  }
+
+  /** The socket closed: every subscription detaches and the hub forgets the connection. */
+  close(): void {
+    if (this.closed) return
+    this.closed = true
+    this.finished = true
+    for (const entry of this.running.values()) this.stop(entry)
+    this.running.clear()
+    this.hub.unregister(this.id)
+  }
+}

@@ -1,14 +1,16 @@
-import { Clock, Duration, Effect, Either, Exit, Scope } from "effect"
+import { Clock, Duration, Effect, Either } from "effect"
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import type { Duplex } from "node:stream"
 import { type WebSocket, WebSocketServer } from "ws"
 import { AppConfig } from "../AppConfig.js"
 import { beforeListeners } from "../Http/Intercept.js"
-import { AdmissionResponse, refuseUpgrade, type Verdict } from "./Admission.js"
-import { openConnection, type StreamConnection, type Transport } from "./Connection.js"
+import { type Admission, AdmissionResponse, refuseUpgrade, type Verdict } from "./Admission.js"
+import { StreamConnection, type Transport } from "./Connection.js"
+import type { Encoded } from "./Outbox.js"
 import { type AckEvent, type ErrorEvent, errorEvent, type Subscription, subscriptionRef } from "./Events.js"
 import { parseClientMessage } from "./Protocol.js"
 import { StreamHub } from "./StreamHub.js"
+import { textFrame } from "./WsFrame.js"
 
 /** Reconnection delay SSE clients are told to use. */
 export const SSE_RETRY_MS = 3000
@@ -84,7 +86,7 @@ const clientMessageHandler = (connection: StreamConnection, multiplexed: boolean
     const subscription = validated.right
     const ref = { ...subscriptionRef(subscription), ...id }
     if (message.op === "unsubscribe") {
-      const removed = yield* connection.unsubscribe(subscription)
+      const removed = connection.unsubscribe(subscription)
       return connection.control.offer(
         removed
           ? ({ event_type: "ack", op: "unsubscribe", ...ref } satisfies AckEvent)
@@ -111,8 +113,6 @@ const clientMessageHandler = (connection: StreamConnection, multiplexed: boolean
     })
   })
 
-/** One WebSocket connection: single-stream (/ws/ticker, /ws/realtime) or multiplexed (/ws). */
-
 /** Headers the app set on an admission (rate-limit state, CORS) that the stream response carries on. */
 const carried = (verdict: Verdict) => {
   const out: Record<string, string | Array<string>> = {}
@@ -122,208 +122,280 @@ const carried = (verdict: Verdict) => {
   return out
 }
 
-/**
- * Serves admitted streams without a fiber per connection: SSE responses and WebSockets are plain Node objects fed
- * by the hub's synchronous fan-out; effects (subscribing, logs, closing scopes) run briefly on the hub's runtime.
- * Installed on the Node server in front of the app: stream requests are first answered by the app into an
- * AdmissionResponse (routing, API keys, rate limit, request log and metrics all apply), then taken over here.
- */
-export const installStreamGateway = (server: Server, hub: StreamHub, config: AppConfig): void => {
-  const wss = new WebSocketServer({ noServer: true })
-  const provide = <A>(effect: Effect.Effect<A, never, StreamHub | AppConfig | Scope.Scope>, scope: Scope.Scope) =>
-    effect.pipe(Effect.provideService(StreamHub, hub), Effect.provideService(AppConfig, config), Scope.extend(scope))
+// module-level on purpose: a closure made next to the upgrade's request would keep that request alive with the socket
+const ignore = () => undefined
 
-  /** Runs a connection's setup in its own scope, closed when the socket closes (however it closes). */
-  const withConnection = (
-    setup: Effect.Effect<void, never, StreamHub | AppConfig | Scope.Scope>,
-    onClose: (close: () => void) => void
-  ) =>
-    hub.runDetached(
-      Effect.gen(function* () {
-        const scope = yield* Scope.make()
-        yield* provide(setup, scope)
-        onClose(() => hub.runDetached(Scope.close(scope, Exit.void)))
+const STREAM_ENDED: CloseReason = { code: 1000, reason: "stream ended" }
+const UPSTREAM_FAILED: CloseReason = { code: 1011, reason: "upstream failed" }
+
+/** What every session of one gateway shares. */
+interface Shared {
+  readonly hub: StreamHub
+  readonly config: AppConfig
+  /** A socket holding more than this is polled until it drained, so a slow client's updates conflate meanwhile. */
+  readonly highWater: number
+  readonly track: (session: WsSession) => void
+  readonly untrack: (session: WsSession) => void
+}
+
+/** One SSE response, fed by its connection's outbox. A class: thousands are alive at once. */
+class SseSession implements Transport {
+  readonly kind = "sse"
+  readonly multiplexed = false
+  readonly connection: StreamConnection
+  private sequence = 0
+  private draining = false
+
+  constructor(
+    private readonly response: ServerResponse,
+    private readonly shared: Shared
+  ) {
+    this.connection = new StreamConnection(shared.hub, shared.config, this)
+  }
+
+  bufferedBytes(): number {
+    return this.response.writableLength
+  }
+
+  ready(resume: () => void): boolean {
+    const response = this.response
+    if (response.destroyed || response.writableEnded) return false
+    if (response.writableLength <= SSE_HIGH_WATER) return true
+    if (!this.draining) {
+      this.draining = true
+      response.once("drain", () => {
+        this.draining = false
+        resume()
+      })
+    }
+    return false
+  }
+
+  write(event: Encoded): void {
+    this.sequence += 1
+    this.response.write(`id: ${this.sequence}\nevent: ${event.event}\ndata: ${event.data}\n\n`)
+  }
+
+  finished(): void {
+    this.response.end()
+  }
+
+  // an SSE response cannot be closed with a reason; cutting it is all there is
+  overflowed(): void {
+    this.shared.hub.runDetached(Effect.logInfo("slow SSE client disconnected"))
+    this.response.destroy()
+  }
+
+  closing(): void {
+    closingNotice(this.connection)
+    this.connection.outbox.end()
+  }
+
+  terminate(): void {
+    this.response.destroy()
+  }
+}
+
+/** One WebSocket connection: single-stream (/ws/ticker, /ws/realtime) or multiplexed (/ws). */
+class WsSession implements Transport {
+  readonly kind = "ws"
+  readonly connection: StreamConnection
+  /** Whether the peer said anything (pong or message) since the last ping. */
+  private alive = true
+  private closeRequested = false
+  private closeTimer: ReturnType<typeof setTimeout> | undefined
+  private polling = false
+  private afterDrain = STREAM_ENDED
+  // inbound: size and rate are checked as messages arrive; one fiber at a time handles them, in order
+  private readonly inbox: Array<string> = []
+  private handling = true
+  private handle: ((text: string) => Effect.Effect<void>) | undefined
+  private windowStart = Date.now()
+  private received = 0
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly socket: Duplex,
+    readonly multiplexed: boolean,
+    private readonly shared: Shared
+  ) {
+    this.connection = new StreamConnection(shared.hub, shared.config, this)
+    ws.on("message", (data: Buffer) => this.onMessage(data))
+    ws.on("pong", () => {
+      this.alive = true
+    })
+    ws.on("error", () => ws.terminate())
+    socket.on("error", ignore)
+    shared.track(this)
+    ws.once("close", () => {
+      clearTimeout(this.closeTimer)
+      shared.untrack(this)
+      this.connection.close()
+    })
+  }
+
+  /** Subscribes a single-stream route, then handles what the client sent meanwhile. */
+  start(subscription: Subscription | undefined): Effect.Effect<void> {
+    const subscribe =
+      subscription === undefined
+        ? Effect.void
+        : this.connection.subscribe(subscription, {
+            onEnd: () => {
+              this.afterDrain = UPSTREAM_FAILED
+              this.connection.outbox.end()
+            }
+          })
+    return Effect.zipRight(
+      subscribe,
+      Effect.suspend(() => {
+        this.connection.resume()
+        return this.handleAll()
       })
     )
+  }
+
+  private handleAll(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const next = this.inbox.shift()
+      if (next === undefined) {
+        this.handling = false
+        return Effect.void
+      }
+      const { hub, config } = this.shared
+      this.handle ??= clientMessageHandler(this.connection, this.multiplexed, hub, config)
+      return Effect.zipRight(this.handle(next), this.handleAll())
+    })
+  }
+
+  private onMessage(data: Buffer): void {
+    this.alive = true
+    if (this.closeRequested) return
+    const config = this.shared.config
+    if (data.byteLength > config.wsMaxMessageBytes) {
+      return this.requestClose(1009, `message over ${config.wsMaxMessageBytes} bytes`)
+    }
+    const now = Date.now()
+    if (now - this.windowStart >= 1000) {
+      this.windowStart = now
+      this.received = 0
+    }
+    this.received += 1
+    if (this.received > config.wsMaxMessagesPerSecond) {
+      return this.requestClose(1008, `over ${config.wsMaxMessagesPerSecond} messages per second`)
+    }
+    this.inbox.push(data.toString("utf8"))
+    if (!this.handling) {
+      this.handling = true
+      this.shared.hub.runDetached(this.handleAll())
+    }
+  }
+
+  /**
+   * Protocol pings, from one timer for all sessions: a peer that has answered nothing (pong or message) since the
+   * previous ping is gone, however open its TCP connection looks.
+   */
+  ping(): void {
+    if (this.ws.readyState !== this.ws.OPEN) return
+    if (!this.alive) return this.ws.terminate()
+    this.alive = false
+    this.ws.ping()
+  }
+
+  private requestClose(code: number, reason: string): void {
+    if (this.closeRequested) return
+    this.closeRequested = true
+    if (this.ws.readyState !== this.ws.OPEN) return
+    this.ws.close(code, reason)
+    this.closeTimer = setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS)
+    this.closeTimer.unref()
+  }
+
+  bufferedBytes(): number {
+    return this.ws.bufferedAmount
+  }
+
+  ready(resume: () => void): boolean {
+    if (this.ws.readyState !== this.ws.OPEN) return false
+    // without compression, ws keeps nothing of its own: what waits is in the socket
+    if (this.socket.writableLength <= this.shared.highWater) return true
+    if (!this.polling) {
+      this.polling = true
+      setTimeout(() => {
+        this.polling = false
+        resume()
+      }, WRITE_POLL_MS).unref()
+    }
+    return false
+  }
+
+  write(event: Encoded): void {
+    // ws's own send frames each message anew; without compression its sender writes straight to the socket too,
+    // so frames written here stay whole and in order with its pings and close
+    event.frame ??= textFrame(event.data)
+    this.socket.write(event.frame)
+  }
+
+  finished(): void {
+    this.requestClose(this.afterDrain.code, this.afterDrain.reason)
+  }
+
+  overflowed(): void {
+    const limit = this.shared.config.streamMaxBufferedBytes
+    this.shared.hub.runDetached(Effect.logInfo("slow WebSocket client disconnected"))
+    this.requestClose(1008, `slow consumer: over ${limit} bytes behind`)
+  }
+
+  closing(): void {
+    this.requestClose(1001, "server shutting down")
+  }
+
+  terminate(): void {
+    this.ws.terminate()
+  }
+}
+
+/**
+ * Serves admitted streams without a fiber per connection: SSE responses and WebSockets are plain Node objects fed
+ * by the hub's synchronous fan-out; effects (subscribing, logs) run briefly on the hub's runtime. Installed on the
+ * Node server in front of the app: stream requests are first answered by the app into an AdmissionResponse
+ * (routing, API keys, rate limit, request log and metrics all apply), then taken over here.
+ */
+export const installStreamGateway = (server: Server, hub: StreamHub, config: AppConfig): void => {
+  const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false })
+  const sessions = new Set<WsSession>()
+  let pinger: ReturnType<typeof setInterval> | undefined
+  const shared: Shared = {
+    hub,
+    config,
+    highWater: Math.min(WRITE_HIGH_WATER, Math.floor(config.streamMaxBufferedBytes / 2)),
+    track: (session) => {
+      sessions.add(session)
+      if (pinger !== undefined) return
+      pinger = setInterval(() => {
+        for (const each of sessions) each.ping()
+      }, Duration.toMillis(config.wsPingInterval))
+      pinger.unref()
+    },
+    untrack: (session) => {
+      sessions.delete(session)
+      if (sessions.size > 0 || pinger === undefined) return
+      clearInterval(pinger)
+      pinger = undefined
+    }
+  }
 
   const serveSse = (response: ServerResponse, subscription: Subscription, verdict: Verdict) => {
     response.writeHead(200, { ...carried(verdict), ...SSE_HEADERS })
     response.write(`retry: ${SSE_RETRY_MS}\n\n`)
-    let id = 0
-    let draining = false
-    withConnection(
-      Effect.gen(function* () {
-        const connection: StreamConnection = yield* openConnection({
-          kind: "sse",
-          multiplexed: false,
-          bufferedBytes: () => response.writableLength,
-          ready: (resume) => {
-            if (response.destroyed || response.writableEnded) return false
-            if (response.writableLength <= SSE_HIGH_WATER) return true
-            if (!draining) {
-              draining = true
-              response.once("drain", () => {
-                draining = false
-                resume()
-              })
-            }
-            return false
-          },
-          write: (event) => {
-            id += 1
-            response.write(`id: ${id}\nevent: ${event.event}\ndata: ${event.data}\n\n`)
-          },
-          finished: () => response.end(),
-          // an SSE response cannot be closed with a reason; cutting it is all there is
-          overflowed: () => {
-            connection.registration.closedSlow()
-            hub.runDetached(Effect.logInfo("slow SSE client disconnected"))
-            response.destroy()
-          },
-          closing: () => {
-            closingNotice(connection)
-            connection.outbox.end()
-          },
-          terminate: () => response.destroy()
-        } satisfies Transport)
-        yield* connection.subscribe(subscription, { onEnd: connection.outbox.end })
-      }),
-      (close) => {
-        if (response.destroyed || response.closed) close()
-        else response.once("close", close)
-      }
-    )
+    const { connection } = new SseSession(response, shared)
+    if (response.destroyed || response.closed) connection.close()
+    else response.once("close", () => connection.close())
+    hub.runDetached(connection.subscribe(subscription, { onEnd: () => connection.outbox.end() }))
   }
 
-  const serveWs = (
-    ws: WebSocket,
-    socket: Duplex,
-    mode: { multiplexed: true } | { multiplexed: false; subscription: Subscription }
-  ) => {
-    let alive = true
-    let closeRequested: CloseReason | undefined
-    let closeTimer: ReturnType<typeof setTimeout> | undefined
-    let polling = false
-    let afterDrain: CloseReason = { code: 1000, reason: "stream ended" }
-    let connection: StreamConnection | undefined
-    const requestClose = (code: number, reason: string) => {
-      if (closeRequested !== undefined) return
-      closeRequested = { code, reason }
-      if (ws.readyState !== ws.OPEN) return
-      ws.close(code, reason)
-      closeTimer = setTimeout(() => ws.terminate(), CLOSE_GRACE_MS)
-      closeTimer.unref()
-    }
-    // a socket holding more than the high-water mark is polled until it drained, so a slow client's updates conflate
-    const highWater = Math.min(WRITE_HIGH_WATER, Math.floor(config.streamMaxBufferedBytes / 2))
-    const transport: Transport = {
-      kind: "ws",
-      multiplexed: mode.multiplexed,
-      bufferedBytes: () => ws.bufferedAmount,
-      ready: (resume) => {
-        if (ws.readyState !== ws.OPEN) return false
-        if (ws.bufferedAmount <= highWater) return true
-        if (!polling) {
-          polling = true
-          setTimeout(() => {
-            polling = false
-            resume()
-          }, WRITE_POLL_MS).unref()
-        }
-        return false
-      },
-      write: (event) => {
-        event.bytes ??= Buffer.from(event.data)
-        ws.send(event.bytes, { binary: false })
-      },
-      finished: () => requestClose(afterDrain.code, afterDrain.reason),
-      overflowed: () => {
-        connection?.registration.closedSlow()
-        hub.runDetached(Effect.logInfo("slow WebSocket client disconnected"))
-        requestClose(1008, `slow consumer: over ${config.streamMaxBufferedBytes} bytes behind`)
-      },
-      closing: () => requestClose(1001, "server shutting down"),
-      terminate: () => ws.terminate()
-    }
-
-    // inbound: size and rate are checked as messages arrive; one fiber at a time handles them, in order
-    const inbox: Array<string> = []
-    let handling = true
-    let handle: ((text: string) => Effect.Effect<void>) | undefined
-    const handleAll: Effect.Effect<void> = Effect.suspend(() => {
-      const next = inbox.shift()
-      if (next === undefined || handle === undefined) {
-        handling = false
-        return Effect.void
-      }
-      return Effect.zipRight(handle(next), handleAll)
-    })
-    let windowStart = Date.now()
-    let received = 0
-    ws.on("message", (data: Buffer) => {
-      alive = true
-      if (closeRequested !== undefined) return
-      if (data.byteLength > config.wsMaxMessageBytes) {
-        return requestClose(1009, `message over ${config.wsMaxMessageBytes} bytes`)
-      }
-      const now = Date.now()
-      if (now - windowStart >= 1000) {
-        windowStart = now
-        received = 0
-      }
-      received += 1
-      if (received > config.wsMaxMessagesPerSecond) {
-        return requestClose(1008, `over ${config.wsMaxMessagesPerSecond} messages per second`)
-      }
-      inbox.push(data.toString("utf8"))
-      if (!handling) {
-        handling = true
-        hub.runDetached(handleAll)
-      }
-    })
-
-    // protocol pings: a peer that has answered nothing (pong or message) since the previous ping is gone, however
-    // open its TCP connection looks
-    ws.on("pong", () => {
-      alive = true
-    })
-    const pingTimer = setInterval(() => {
-      if (ws.readyState !== ws.OPEN) return
-      if (!alive) return ws.terminate()
-      alive = false
-      ws.ping()
-    }, Duration.toMillis(config.wsPingInterval))
-    pingTimer.unref()
-    ws.on("error", () => ws.terminate())
-    socket.on("error", () => undefined)
-
-    withConnection(
-      Effect.gen(function* () {
-        const opened = yield* openConnection(transport)
-        connection = opened
-        handle = clientMessageHandler(opened, mode.multiplexed, hub, config)
-        if (!mode.multiplexed) {
-          yield* opened.subscribe(mode.subscription, {
-            onEnd: () => {
-              afterDrain = { code: 1011, reason: "upstream failed" }
-              opened.outbox.end()
-            }
-          })
-        }
-        yield* Effect.addFinalizer(() =>
-          Effect.sync(() => {
-            clearTimeout(closeTimer)
-            clearInterval(pingTimer)
-          })
-        )
-        opened.resume()
-        yield* handleAll
-      }),
-      (close) => {
-        if (ws.readyState === ws.CLOSED) close()
-        else ws.once("close", close)
-      }
-    )
+  const serveWs = (ws: WebSocket, socket: Duplex, admission: Admission & { readonly kind: "ws" }) => {
+    const session = new WsSession(ws, socket, admission.multiplexed, shared)
+    hub.runDetached(session.start(admission.multiplexed ? undefined : admission.subscription))
   }
 
   // the platform's own upgrade would keep a fiber (and a request context) per connection for the connection's life
@@ -334,17 +406,11 @@ export const installStreamGateway = (server: Server, hub: StreamHub, config: App
     if (event === "upgrade") {
       const [request, socket, head] = args as [IncomingMessage, Duplex, Buffer]
       if (!WS_PATHS.has(pathOf(request.url))) return false
-      socket.on("error", () => undefined)
+      socket.on("error", ignore)
       return admitThrough(request, (verdict) => {
         const admission = verdict.admission
         if (verdict.status !== 101 || admission?.kind !== "ws") return refuseUpgrade(socket, verdict)
-        wss.handleUpgrade(request, socket, head, (ws) =>
-          serveWs(
-            ws,
-            socket,
-            admission.multiplexed ? { multiplexed: true } : { multiplexed: false, subscription: admission.subscription }
-          )
-        )
+        wss.handleUpgrade(request, socket, head, (ws) => serveWs(ws, socket, admission))
       })
     }
     if (event !== "request") return false

@@ -5,8 +5,8 @@ import { streamMessagesConflated, streamMessagesDropped } from "../Metrics.js"
 export interface Encoded {
   readonly event: string
   readonly data: string
-  /** The data as bytes, made once by the first WebSocket that sends it and reused by the others. */
-  bytes?: Buffer
+  /** The data as a WebSocket text frame, made once by the first WebSocket that sends it and reused by the others. */
+  frame?: Buffer
 }
 
 /**
@@ -61,15 +61,22 @@ export interface Outbox {
   readonly stats: () => OutboxStats
 }
 
+/** The connection an outbox feeds, called as a method (a connection implements it). */
 export interface OutboxOptions {
   /** Pending bytes plus `transportBytes()` beyond which the client counts as hopelessly behind. */
   readonly maxBytes: number
   /** Bytes accepted by the socket but not yet sent. */
-  readonly transportBytes: () => number
+  transportBytes(): number
   /** An event became pending, or the outbox ended: the connection should write what it can. */
-  readonly onReady: () => void
+  onReady(): void
   /** The client fell more than `maxBytes` behind; the outbox has dropped everything and accepts nothing more. */
-  readonly onOverflow: () => void
+  onOverflow(): void
+  /**
+   * For the common case of a client that keeps up: whether an event offered while nothing is pending can be written
+   * at once, without queueing (to `write`).
+   */
+  canWriteNow?(): boolean
+  write?(event: Encoded): void
 }
 
 interface Item<A> {
@@ -79,142 +86,191 @@ interface Item<A> {
   readonly seq: number
 }
 
-interface LaneState {
-  /** Sequence number of the oldest pending event. */
-  readonly head: () => number | undefined
-  /** Removes the oldest pending event; undefined when `deliver` skipped it. */
-  readonly shift: () => Encoded | undefined
-  readonly clear: () => void
-}
-
 const sizeOf = (e: Encoded) => e.data.length
 
-export const makeOutbox = (options: OutboxOptions): Outbox => {
-  const ready = new Set<LaneState>()
-  let seq = 0
-  let pendingEvents = 0
-  let pendingBytes = 0
-  let dropped = 0
-  let conflated = 0
-  let ended = false
-  let stopped = false
+/** What the outbox needs of a lane, whatever its event type. */
+interface PendingLane {
+  /** Sequence number of the oldest pending event. */
+  head(): number | undefined
+  /** Removes the oldest pending event; undefined when `deliver` skipped it. */
+  shift(): Encoded | undefined
+  clear(): void
+}
 
-  const stop = () => {
-    stopped = true
-    for (const lane of ready) lane.clear()
-    ready.clear()
-    options.onOverflow()
+// Lanes and outboxes are classes, not closures: thousands of connections each hold several, and methods on a
+// prototype cost nothing per instance.
+class LaneImpl<A> implements Lane<A>, PendingLane {
+  private items: Array<Item<A>> = []
+  private droppedHere = 0
+  private closed = false
+  readonly capacity: number
+
+  constructor(
+    private readonly outbox: OutboxImpl,
+    private readonly o: LaneOptions<A>
+  ) {
+    this.capacity = Math.max(1, o.capacity ?? 1)
   }
 
-  const lane = <A>(o: LaneOptions<A>): Lane<A> => {
-    const capacity = Math.max(1, o.capacity ?? 1)
-    let items: Array<Item<A>> = []
-    let droppedHere = 0
-    let closed = false
-    const forget = (item: Item<A>) => {
-      pendingEvents -= 1
-      pendingBytes -= sizeOf(item.encoded)
-    }
-    const state: LaneState = {
-      head: () => items[0]?.seq,
-      shift: () => {
-        const item = items.shift()
-        if (item === undefined) return undefined
-        forget(item)
-        if (items.length === 0) ready.delete(state)
-        let value = item.value
-        let encoded: Encoded | undefined = item.encoded
-        if (o.deliver !== undefined) {
-          const decided = o.deliver(value)
-          if (Option.isNone(decided)) return undefined
-          if (decided.value !== value) {
-            value = decided.value
-            encoded = undefined
-          }
-        }
-        if (droppedHere > 0 && o.withDropped !== undefined) {
-          value = o.withDropped(value, droppedHere)
-          droppedHere = 0
-          encoded = undefined
-        }
-        return encoded ?? o.encode(value)
-      },
-      clear: () => {
-        for (const item of items) forget(item)
-        items = []
+  head(): number | undefined {
+    return this.items[0]?.seq
+  }
+
+  /** The event as it leaves: `deliver` may skip (undefined) or rewrite it; after drops it says how many. */
+  private decide(value: A, encoded: Encoded | undefined): Encoded | undefined {
+    const o = this.o
+    if (o.deliver !== undefined) {
+      const decided = o.deliver(value)
+      if (Option.isNone(decided)) return undefined
+      if (decided.value !== value) {
+        value = decided.value
+        encoded = undefined
       }
     }
-    const offer = (a: A) => {
-      if (closed || ended || stopped) return
-      const last = items.at(-1)
-      let place = (seq += 1)
-      if (last !== undefined && (o.mode === "latest" || o.sameSlot?.(last.value, a) === true)) {
-        items.pop()
-        forget(last)
-        conflated += 1
-        streamMessagesConflated.unsafeUpdate(1, [])
-        place = last.seq
-      }
-      const item: Item<A> = { value: a, encoded: o.encode(a), seq: place }
-      items.push(item)
-      pendingEvents += 1
-      pendingBytes += sizeOf(item.encoded)
-      while (items.length > capacity) {
-        const oldest = items.shift()
-        if (oldest === undefined) break
-        forget(oldest)
-        const weight = o.weight?.(oldest.value) ?? 1
-        droppedHere += weight
-        dropped += weight
-        streamMessagesDropped.unsafeUpdate(weight, [])
-      }
-      ready.add(state)
-      if (pendingBytes + options.transportBytes() > options.maxBytes) stop()
-      else options.onReady()
+    if (this.droppedHere > 0 && o.withDropped !== undefined) {
+      value = o.withDropped(value, this.droppedHere)
+      this.droppedHere = 0
+      encoded = undefined
     }
-    return {
-      offer,
-      close: () => {
-        closed = true
-        state.clear()
-        ready.delete(state)
-      }
+    return encoded ?? o.encode(value)
+  }
+
+  shift(): Encoded | undefined {
+    const item = this.items.shift()
+    if (item === undefined) return undefined
+    this.outbox.forget(item.encoded)
+    return this.decide(item.value, item.encoded)
+  }
+
+  clear(): void {
+    for (const item of this.items) this.outbox.forget(item.encoded)
+    this.items = []
+  }
+
+  offer(a: A): void {
+    const outbox = this.outbox
+    if (this.closed || outbox.ended || outbox.stopped) return
+    const options = outbox.options
+    // the common case, a client that keeps up: nothing waits ahead of the event and the socket takes it
+    if (outbox.pendingEvents === 0 && options.canWriteNow?.() === true && options.write !== undefined) {
+      const encoded = this.decide(a, undefined)
+      if (encoded !== undefined) options.write(encoded)
+      return
+    }
+    const o = this.o
+    const items = this.items
+    const last = items.at(-1)
+    let place = (outbox.seq += 1)
+    if (last !== undefined && (o.mode === "latest" || o.sameSlot?.(last.value, a) === true)) {
+      items.pop()
+      outbox.forget(last.encoded)
+      outbox.conflated += 1
+      streamMessagesConflated.unsafeUpdate(1, [])
+      place = last.seq
+    }
+    const encoded = o.encode(a)
+    items.push({ value: a, encoded, seq: place })
+    outbox.pendingEvents += 1
+    outbox.pendingBytes += sizeOf(encoded)
+    while (items.length > this.capacity) {
+      const oldest = items.shift()
+      if (oldest === undefined) break
+      outbox.forget(oldest.encoded)
+      const weight = o.weight?.(oldest.value) ?? 1
+      this.droppedHere += weight
+      outbox.dropped += weight
+      streamMessagesDropped.unsafeUpdate(weight, [])
+    }
+    outbox.arrived()
+  }
+
+  close(): void {
+    this.closed = true
+    this.clear()
+    this.outbox.detach(this)
+  }
+}
+
+class OutboxImpl implements Outbox {
+  private lanes: Array<PendingLane> = []
+  seq = 0
+  pendingEvents = 0
+  pendingBytes = 0
+  dropped = 0
+  conflated = 0
+  ended = false
+  stopped = false
+
+  constructor(readonly options: OutboxOptions) {}
+
+  lane<A>(options: LaneOptions<A>): Lane<A> {
+    const lane = new LaneImpl<A>(this, options)
+    this.lanes.push(lane)
+    return lane
+  }
+
+  forget(encoded: Encoded): void {
+    this.pendingEvents -= 1
+    this.pendingBytes -= sizeOf(encoded)
+  }
+
+  detach(lane: PendingLane): void {
+    this.lanes = this.lanes.filter((l) => l !== lane)
+  }
+
+  /** An event became pending: past the byte cap the client counts as gone, otherwise the connection writes. */
+  arrived(): void {
+    if (this.pendingBytes + this.options.transportBytes() > this.options.maxBytes) {
+      this.stopped = true
+      for (const lane of this.lanes) lane.clear()
+      this.options.onOverflow()
+    } else {
+      this.options.onReady()
     }
   }
 
   /** The lane holding the oldest pending event: events leave in arrival order across lanes. */
-  const oldest = (): LaneState | undefined => {
-    let best: LaneState | undefined
+  private oldest(): PendingLane | undefined {
+    let best: PendingLane | undefined
     let bestSeq = Number.POSITIVE_INFINITY
-    for (const state of ready) {
-      const head = state.head()
+    for (const lane of this.lanes) {
+      const head = lane.head()
       if (head !== undefined && head < bestSeq) {
-        best = state
+        best = lane
         bestSeq = head
       }
     }
     return best
   }
 
-  const next = (): Encoded | undefined => {
-    while (!stopped) {
-      const state = oldest()
-      if (state === undefined) return undefined
-      const encoded = state.shift()
+  next(): Encoded | undefined {
+    while (!this.stopped && this.pendingEvents > 0) {
+      const lane = this.oldest()
+      if (lane === undefined) return undefined
+      const encoded = lane.shift()
       if (encoded !== undefined) return encoded
     }
     return undefined
   }
 
-  return {
-    lane,
-    next,
-    end: () => {
-      if (ended) return
-      ended = true
-      options.onReady()
-    },
-    done: () => stopped || (ended && pendingEvents === 0),
-    stats: () => ({ pendingEvents, pendingBytes, dropped, conflated })
+  end(): void {
+    if (this.ended) return
+    this.ended = true
+    this.options.onReady()
+  }
+
+  done(): boolean {
+    return this.stopped || (this.ended && this.pendingEvents === 0)
+  }
+
+  stats(): OutboxStats {
+    return {
+      pendingEvents: this.pendingEvents,
+      pendingBytes: this.pendingBytes,
+      dropped: this.dropped,
+      conflated: this.conflated
+    }
   }
 }
+
+export const makeOutbox = (options: OutboxOptions): Outbox => new OutboxImpl(options)

@@ -1,8 +1,15 @@
-import { Data, Effect, FiberSet, RcMap, type Scope, Stream } from "effect"
+import { Data, Effect, Exit, FiberSet, RcMap, Scope, Stream } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { NotSupported, UnsupportedInterval } from "../Domain/Errors.js"
 import { Exchange, type StreamChannel } from "../Exchange/Exchange.js"
-import type { HeartbeatEvent, StatusEvent, Subscription, SubscriptionEvent, UpstreamMessage } from "./Events.js"
+import {
+  type HeartbeatEvent,
+  type StatusEvent,
+  type Subscription,
+  type SubscriptionEvent,
+  type UpstreamMessage,
+  upstreamKey
+} from "./Events.js"
 import type { OutboxStats } from "./Outbox.js"
 import { heartbeats, makeSubscriptionFilter } from "./Operators.js"
 import { MAX_STREAM_DEPTH, runUpstream, type UpstreamSpec } from "./Upstream.js"
@@ -40,19 +47,13 @@ export interface HubStats {
 
 /** What a connection tells the hub when it registers. */
 export interface ConnectionHooks {
-  readonly stats: (id: number) => ConnectionStats
+  stats(id: number): ConnectionStats
   /** Every connection's heartbeat, from one timer for all. */
-  readonly heartbeat: (event: HeartbeatEvent) => void
+  heartbeat(event: HeartbeatEvent): void
   /** The server is shutting down: the connection should say goodbye and end. */
-  readonly closing: () => void
+  closing(): void
   /** The shutdown's grace is over: the connection must go now. */
-  readonly terminate: () => void
-}
-
-export interface ConnectionRegistration {
-  readonly id: number
-  /** Counts a slow-consumer close in the stats. */
-  readonly closedSlow: () => void
+  terminate(): void
 }
 
 /** Where one subscription's events go, synchronously, as its upstream publishes them. */
@@ -62,6 +63,9 @@ export interface SubscriptionSink {
   readonly end: () => void
 }
 
+/** Ends one subscription's attachment to its upstream; the effect releases the upstream when it was the last. */
+export type Detach = () => Effect.Effect<void>
+
 class UpstreamKey extends Data.Class<UpstreamSpec> {}
 
 type Listener = (message: UpstreamMessage) => void
@@ -69,9 +73,22 @@ type Listener = (message: UpstreamMessage) => void
 interface Upstream {
   /**
    * Adds a listener for live messages, first handing it the current snapshot (ticker, book, candle) and status, for
-   * a late joiner; it is removed when the scope closes.
+   * a late joiner.
    */
-  readonly listen: (listener: Listener) => Effect.Effect<void, never, Scope.Scope>
+  readonly add: (listener: Listener) => void
+  readonly remove: (listener: Listener) => void
+  /** The upstream failed for good: the next subscriber starts afresh. */
+  readonly failed: () => boolean
+}
+
+/**
+ * The hub's hold on a running upstream while subscribers are attached: one scope per upstream, not per subscriber
+ * (thousands of subscribers would each keep a scope, finalizers and fiber refs alive).
+ */
+interface Holder {
+  readonly upstream: Upstream
+  readonly scope: Scope.CloseableScope
+  count: number
 }
 
 const isSnapshot = (m: UpstreamMessage) =>
@@ -96,6 +113,7 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
     const openUpstream = (key: UpstreamKey) =>
       Effect.gen(function* () {
         const listeners = new Set<Listener>()
+        let failed = false
         let snapshot: UpstreamMessage | undefined
         let status: StatusEvent | undefined
         // one synchronous loop over the subscribers: no queue, no fiber per subscriber
@@ -117,21 +135,24 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
           // its own scope: the watcher closes after the loop stopped, not under its feet
           Effect.scoped,
           // a failed upstream leaves the map, so that the next subscriber tries afresh
-          Effect.zipRight(RcMap.invalidate(upstreams, key).pipe(Effect.forkDaemon)),
+          Effect.zipRight(
+            Effect.suspend(() => {
+              failed = true
+              return RcMap.invalidate(upstreams, key).pipe(Effect.forkDaemon)
+            })
+          ),
           // a fiber inherits its parent's interruptibility: whoever subscribed first, the loop must stop on release
           Effect.interruptible,
           Effect.forkScoped
         )
         return {
-          listen: (listener) =>
-            Effect.acquireRelease(
-              Effect.sync(() => {
-                if (snapshot !== undefined) listener(snapshot)
-                if (status !== undefined) listener(status)
-                listeners.add(listener)
-              }),
-              () => Effect.sync(() => listeners.delete(listener))
-            )
+          add: (listener) => {
+            if (snapshot !== undefined) listener(snapshot)
+            if (status !== undefined) listener(status)
+            listeners.add(listener)
+          },
+          remove: (listener) => void listeners.delete(listener),
+          failed: () => failed
         } satisfies Upstream
       }).pipe(
         Effect.annotateLogs({
@@ -182,31 +203,60 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
       } satisfies Subscription
     })
 
-    /**
-     * Feeds one subscription's events to `sink` until the scope closes: its upstream's messages, filtered for it, in
-     * the upstream's own loop. After an error event the sink is ended and hears nothing more.
-     */
-    const attach = (subscription: Subscription, sink: SubscriptionSink) =>
-      Effect.gen(function* () {
-        const key = new UpstreamKey({
-          channel: subscription.channel,
-          exchange: subscription.exchange,
-          symbol: subscription.symbol,
-          interval: subscription.interval
-        })
-        const upstream = yield* RcMap.get(upstreams, key)
-        yield* Effect.acquireRelease(
-          Effect.sync(() => {
-            subscribers += 1
-          }),
-          () =>
-            Effect.sync(() => {
-              subscribers -= 1
+    const holders = new Map<string, Holder>()
+
+    /** A share of the subscription's upstream, started if none runs (or the last one failed). */
+    const hold = (subscription: Subscription): Effect.Effect<Holder> =>
+      Effect.suspend(() => {
+        const k = upstreamKey(subscription)
+        const held = holders.get(k)
+        if (held !== undefined && !held.upstream.failed()) {
+          held.count += 1
+          return Effect.succeed(held)
+        }
+        return Effect.gen(function* () {
+          const scope = yield* Scope.make()
+          const upstream = yield* RcMap.get(
+            upstreams,
+            new UpstreamKey({
+              channel: subscription.channel,
+              exchange: subscription.exchange,
+              symbol: subscription.symbol,
+              interval: subscription.interval
             })
-        )
+          ).pipe(Scope.extend(scope))
+          // others may have started the same upstream meanwhile (RcMap shared it): join their hold
+          const raced = holders.get(k)
+          if (raced !== undefined && raced.upstream === upstream) {
+            raced.count += 1
+            yield* Scope.close(scope, Exit.void)
+            return raced
+          }
+          const holder: Holder = { upstream, scope, count: 1 }
+          holders.set(k, holder)
+          return holder
+        }).pipe(Effect.uninterruptible)
+      })
+
+    const release = (subscription: Subscription, holder: Holder): Effect.Effect<void> => {
+      holder.count -= 1
+      if (holder.count > 0) return Effect.void
+      const k = upstreamKey(subscription)
+      if (holders.get(k) === holder) holders.delete(k)
+      // the upstream's idle grace starts now
+      return Scope.close(holder.scope, Exit.void)
+    }
+
+    /**
+     * Feeds one subscription's events to `sink`, in its upstream's own loop, until detached. After an error event the
+     * sink is ended and hears nothing more.
+     */
+    const attach = (subscription: Subscription, sink: SubscriptionSink): Effect.Effect<Detach> =>
+      Effect.map(hold(subscription), (holder): Detach => {
         const filter = makeSubscriptionFilter(subscription)
         let ended = false
-        yield* upstream.listen((message) => {
+        let attached = true
+        const listener: Listener = (message) => {
           if (ended) return
           const event = filter(message)
           if (event === undefined) return
@@ -219,17 +269,29 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
             ended = true
             Effect.runFork(Effect.logError("stream subscriber failed", { defect: String(defect) }))
           }
-        })
+        }
+        subscribers += 1
+        holder.upstream.add(listener)
+        return () => {
+          if (!attached) return Effect.void
+          attached = false
+          subscribers -= 1
+          holder.upstream.remove(listener)
+          return release(subscription, holder)
+        }
       })
 
     /** The events of one subscription as a Stream (for in-process consumers). Ends after an error event. */
     const subscribe = (subscription: Subscription): Stream.Stream<SubscriptionEvent> =>
       Stream.asyncScoped<SubscriptionEvent>(
         (emit) =>
-          attach(subscription, {
-            event: (event) => void emit.single(event),
-            end: () => void emit.end()
-          }),
+          Effect.acquireRelease(
+            attach(subscription, {
+              event: (event) => void emit.single(event),
+              end: () => void emit.end()
+            }),
+            (detach) => detach()
+          ),
         "unbounded"
       ).pipe(
         Stream.withSpan("StreamHub.subscribe", {
@@ -253,27 +315,20 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
       Effect.forkScoped
     )
 
-    const register = (hooks: ConnectionHooks) =>
-      Effect.acquireRelease(
-        Effect.sync((): ConnectionRegistration => {
-          nextId += 1
-          const id = nextId
-          connections.set(id, hooks)
-          allGone.unsafeClose()
-          if (shuttingDown) hooks.closing()
-          return {
-            id,
-            closedSlow: () => {
-              slowClosed += 1
-            }
-          }
-        }),
-        (registration) =>
-          Effect.sync(() => {
-            connections.delete(registration.id)
-            if (connections.size === 0) allGone.unsafeOpen()
-          })
-      )
+    /** Tracks a connection until `unregister`: shutdown ends it, the heartbeat timer beats for it. */
+    const register = (hooks: ConnectionHooks): number => {
+      nextId += 1
+      connections.set(nextId, hooks)
+      allGone.unsafeClose()
+      // after the connection finished setting itself up
+      if (shuttingDown) queueMicrotask(() => hooks.closing())
+      return nextId
+    }
+
+    const unregister = (id: number): void => {
+      if (!connections.delete(id)) return
+      if (connections.size === 0) allGone.unsafeOpen()
+    }
 
     const stats: Effect.Effect<HubStats> = Effect.gen(function* () {
       return {
@@ -307,6 +362,11 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
       runDetached: (effect: Effect.Effect<void>): void => void runDetached(effect),
       subscribe,
       register,
+      unregister,
+      /** Counts a connection closed for falling too far behind. */
+      closedSlow: (): void => {
+        slowClosed += 1
+      },
       stats,
       shutdown
     } as const

@@ -69,6 +69,27 @@ describe("StreamHub on virtual time", () => {
     })
   )
 
+  it.scoped("one subscriber leaving keeps the upstream for the others; the grace starts when the last leaves", () =>
+    Effect.gen(function* () {
+      const { hub, scripted } = yield* hubWith()
+      const early = yield* collect(hub, TICKER, 1)
+      const late = yield* collect(hub, TICKER, 3)
+      yield* settle
+      yield* Queue.offer(scripted.ticker, Effect.succeed(ticker(100)))
+      expect(summary(yield* Fiber.join(early))).toEqual(["ticker 100 0"])
+      yield* settle
+      expect(yield* hub.stats).toMatchObject({ upstreams: 1, subscribers: 1 })
+      yield* TestClock.adjust("10 seconds")
+      expect((yield* scripted.counters).closed).toBe(0)
+      yield* Queue.offerAll(scripted.ticker, [Effect.succeed(ticker(125)), Effect.succeed(ticker(100))])
+      expect(summary(yield* Fiber.join(late))).toEqual(["ticker 100 0", "ticker 125 25", "ticker 100 -20"])
+      yield* settle
+      expect(yield* hub.stats).toMatchObject({ upstreams: 1, subscribers: 0 })
+      yield* TestClock.adjust("5001 millis")
+      expect(yield* scripted.counters).toMatchObject({ opened: 1, closed: 1 })
+    })
+  )
+
   it.scoped("a subscriber arriving within the grace reuses the upstream and gets its snapshot at once", () =>
     Effect.gen(function* () {
       const { hub, scripted } = yield* hubWith()

@@ -149,4 +149,55 @@ describe("Outbox", () => {
     lane.offer({ kind: "trades", n: 21 })
     expect(outbox.stats().pendingEvents).toBe(0)
   })
+
+  it("a client that keeps up gets its event written at once; otherwise it waits, in order, behind what is pending", () => {
+    const written: Array<Ev> = []
+    let socketTakes = true
+    const calls = { ready: 0 }
+    const outbox = makeOutbox({
+      maxBytes: 1_000_000,
+      transportBytes: () => 0,
+      onReady: () => {
+        calls.ready += 1
+      },
+      onOverflow: () => undefined,
+      canWriteNow: () => socketTakes,
+      write: (e) => {
+        written.push(JSON.parse(e.data) as Ev)
+      }
+    })
+    let lastSent = 0
+    const ticker = outbox.lane<Ev>({
+      mode: "latest",
+      encode,
+      deliver: (e) => {
+        if (e.n - lastSent < 10) return Option.none()
+        lastSent = e.n
+        return Option.some(e)
+      }
+    })
+    const trades = outbox.lane<Ev>({ mode: "queue", capacity: 10, encode })
+    ticker.offer({ kind: "t", n: 10 })
+    // deliver still decides on the direct path: 15 is within 10 of the 10 sent
+    ticker.offer({ kind: "t", n: 15 })
+    trades.offer({ kind: "x", n: 1 })
+    expect(written).toEqual([
+      { kind: "t", n: 10 },
+      { kind: "x", n: 1 }
+    ])
+    expect(calls.ready).toBe(0)
+    expect(outbox.stats().pendingEvents).toBe(0)
+
+    socketTakes = false
+    trades.offer({ kind: "x", n: 2 })
+    expect(calls.ready).toBe(1)
+    socketTakes = true
+    // something is pending: this one queues behind it instead of overtaking
+    ticker.offer({ kind: "t", n: 30 })
+    expect(written).toHaveLength(2)
+    expect(drain(outbox)).toEqual([
+      { kind: "x", n: 2 },
+      { kind: "t", n: 30 }
+    ])
+  })
 })
