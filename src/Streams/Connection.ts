@@ -56,6 +56,17 @@ const encodedEvents = new WeakMap<SubscriptionEvent, Map<StreamChannel | null, E
 const encodeShared = (event: SubscriptionEvent, channel: StreamChannel | null): Encoded =>
   memo(encodedEvents, event, channel, () => encode(toWire(event, channel)))
 
+// a heartbeat goes to many connections as one object: encoded once for all of them
+const encodedOnce = new WeakMap<object, Encoded>()
+const encodeOnce = (event: HeartbeatEvent): Encoded => {
+  let encoded = encodedOnce.get(event)
+  if (encoded === undefined) {
+    encoded = encode(event)
+    encodedOnce.set(event, encoded)
+  }
+  return encoded
+}
+
 const statusSlot = (pending: MetaEvent, next: MetaEvent) =>
   pending.event_type === "status" && next.event_type === "status"
 
@@ -90,7 +101,7 @@ export class StreamConnection implements ConnectionHooks, OutboxOptions {
     this.maxBytes = config.streamMaxBufferedBytes
     this.outbox = makeOutbox(this)
     this.control = this.outbox.lane<ControlEvent>({ mode: "queue", capacity: config.streamBufferSize, encode })
-    this.heartbeatLane = this.outbox.lane<HeartbeatEvent>({ mode: "latest", encode })
+    this.heartbeatLane = this.outbox.lane<HeartbeatEvent>({ mode: "latest", encode: encodeOnce })
     this.id = hub.register(this)
   }
 

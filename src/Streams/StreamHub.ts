@@ -1,4 +1,4 @@
-import { Data, Effect, Exit, FiberSet, RcMap, Scope, Stream } from "effect"
+import { Data, Duration, Effect, Exit, FiberSet, RcMap, Scope, Stream } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { NotSupported, UnsupportedInterval } from "../Domain/Errors.js"
 import { Exchange, type StreamChannel } from "../Exchange/Exchange.js"
@@ -16,6 +16,7 @@ import { MAX_STREAM_DEPTH, runUpstream, type UpstreamSpec } from "./Upstream.js"
 
 export const DEFAULT_STREAM_DEPTH = 10
 export const DEFAULT_STREAM_INTERVAL = "1m"
+const HEARTBEAT_SLOTS = 10
 
 /** A subscription as a client states it; `StreamHub.validate` turns it into a `Subscription`. */
 export interface SubscriptionRequest {
@@ -306,10 +307,16 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
     let slowClosed = 0
     let shuttingDown = false
 
-    yield* heartbeats(config.streamHeartbeatInterval).pipe(
+    // each connection beats once per interval, a tenth of them at a time: writing thousands of heartbeats at one
+    // instant would hold up the market data due then
+    let beat = 0
+    yield* heartbeats(Duration.unsafeDivide(config.streamHeartbeatInterval, HEARTBEAT_SLOTS)).pipe(
       Stream.runForEach((event) =>
         Effect.sync(() => {
-          for (const connection of connections.values()) connection.heartbeat(event)
+          const slot = beat++ % HEARTBEAT_SLOTS
+          for (const [id, connection] of connections) {
+            if (id % HEARTBEAT_SLOTS === slot) connection.heartbeat(event)
+          }
         })
       ),
       Effect.forkScoped

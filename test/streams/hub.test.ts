@@ -267,6 +267,48 @@ describe("StreamHub on virtual time", () => {
     })
   )
 
+  it.scoped("every connection gets one heartbeat per interval, a tenth of the connections at a time", () =>
+    Effect.gen(function* () {
+      const { hub } = yield* hubWith(undefined, { STREAM_HEARTBEAT_INTERVAL: "10" })
+      const beats = new Map<number, Array<number>>()
+      const ids = Array.from({ length: 20 }, () => {
+        const mine: Array<number> = []
+        const id = hub.register({
+          stats: (id) => ({
+            id,
+            transport: "ws",
+            subscriptions: 0,
+            bufferedBytes: 0,
+            pendingEvents: 0,
+            pendingBytes: 0,
+            dropped: 0,
+            conflated: 0
+          }),
+          heartbeat: (event) => void mine.push(event.timestamp),
+          closing: () => undefined,
+          terminate: () => undefined
+        })
+        beats.set(id, mine)
+        return id
+      })
+      yield* TestClock.adjust("1 second")
+      const first = ids.filter((id) => beats.get(id)?.length === 1)
+      expect(first).toHaveLength(2)
+      yield* TestClock.adjust("9 seconds")
+      expect(ids.map((id) => beats.get(id)?.length)).toEqual(ids.map(() => 1))
+      yield* TestClock.adjust("10 seconds")
+      for (const id of ids) {
+        const [a, b] = beats.get(id) ?? []
+        expect(b! - a!).toBe(10_000)
+      }
+      hub.unregister(ids[0]!)
+      yield* TestClock.adjust("10 seconds")
+      expect(beats.get(ids[0]!)).toHaveLength(2)
+      expect(beats.get(ids[1]!)).toHaveLength(3)
+      for (const id of ids) hub.unregister(id)
+    })
+  )
+
   it.scoped("validation resolves symbols and rejects unknown markets and intervals before any upstream", () =>
     Effect.gen(function* () {
       const { hub, scripted } = yield* hubWith()
