@@ -19,6 +19,8 @@ const CLOSE_GRACE_MS = 5000
 /** Writes stop while more than this is queued in the socket, so that updates conflate in the outbox instead. */
 const WRITE_HIGH_WATER = 64 * 1024
 const WRITE_POLL_MS = 10
+/** Each WebSocket is pinged once per WS_PING_INTERVAL, a tenth of them at a time. */
+const PING_SLOTS = 10
 /** SSE writes stop while more than this waits in the response; Node tells when it drained. */
 const SSE_HIGH_WATER = 16 * 1024
 
@@ -134,7 +136,8 @@ interface Shared {
   readonly config: AppConfig
   /** A socket holding more than this is polled until it drained, so a slow client's updates conflate meanwhile. */
   readonly highWater: number
-  readonly track: (session: WsSession) => void
+  /** Pings the session from now on; returns its ping slot. */
+  readonly track: (session: WsSession) => number
   readonly untrack: (session: WsSession) => void
 }
 
@@ -212,6 +215,8 @@ class WsSession implements Transport {
   private handle: ((text: string) => Effect.Effect<void>) | undefined
   private windowStart = Date.now()
   private received = 0
+  /** Which tenth of the sessions this one is pinged with. */
+  readonly pingSlot: number
 
   constructor(
     private readonly ws: WebSocket,
@@ -226,7 +231,7 @@ class WsSession implements Transport {
     })
     ws.on("error", () => ws.terminate())
     socket.on("error", ignore)
-    shared.track(this)
+    this.pingSlot = shared.track(this)
     ws.once("close", () => {
       clearTimeout(this.closeTimer)
       shared.untrack(this)
@@ -291,8 +296,8 @@ class WsSession implements Transport {
   }
 
   /**
-   * Protocol pings, from one timer for all sessions: a peer that has answered nothing (pong or message) since the
-   * previous ping is gone, however open its TCP connection looks.
+   * Protocol pings, from one timer for all sessions (a tenth of them at a time, like heartbeats): a peer that has
+   * answered nothing (pong or message) since the previous ping is gone, however open its TCP connection looks.
    */
   ping(): void {
     if (this.ws.readyState !== this.ws.OPEN) return
@@ -364,17 +369,25 @@ export const installStreamGateway = (server: Server, hub: StreamHub, config: App
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false })
   const sessions = new Set<WsSession>()
   let pinger: ReturnType<typeof setInterval> | undefined
+  let tracked = 0
+  let pinged = 0
   const shared: Shared = {
     hub,
     config,
     highWater: Math.min(WRITE_HIGH_WATER, Math.floor(config.streamMaxBufferedBytes / 2)),
     track: (session) => {
       sessions.add(session)
-      if (pinger !== undefined) return
-      pinger = setInterval(() => {
-        for (const each of sessions) each.ping()
-      }, Duration.toMillis(config.wsPingInterval))
-      pinger.unref()
+      if (pinger === undefined) {
+        pinger = setInterval(
+          () => {
+            const slot = pinged++ % PING_SLOTS
+            for (const each of sessions) if (each.pingSlot === slot) each.ping()
+          },
+          Duration.toMillis(config.wsPingInterval) / PING_SLOTS
+        )
+        pinger.unref()
+      }
+      return tracked++ % PING_SLOTS
     },
     untrack: (session) => {
       sessions.delete(session)
