@@ -36,11 +36,14 @@ print()
 
 print("#### 3. Fan-out")
 print()
-const f = await fanout(wsClients, sseClients, seconds * 2)
+const f = await fanout(wsClients, sseClients, seconds * 2, 3)
 print(
   `${f.wsClients} WebSocket + ${f.sseClients} SSE subscribers on binance BTC/USDT, the emulator pushing every ${f.pushMs} ms, threshold 0. Server,`
 )
-print("baseline broadcaster and the clients (`bench/fanout-clients.mjs`) each run in their own process.")
+print("baseline broadcaster and the clients (`bench/fanout-clients.mjs`) each run in their own process. Medians of")
+print(
+  `${f.rounds.served.length} rounds of ${f.seconds} s; p99 per round: server ${f.rounds.served.map((r) => fmt(r.p99)).join(", ")} ms, baseline ${f.rounds.baseline.map((r) => fmt(r.p99)).join(", ")} ms.`
+)
 print()
 print("| | messages/s delivered | tick-to-client p50 ms | p99 ms | upstream subscriptions | memory per subscriber |")
 print("| --- | ---: | ---: | ---: | ---: | ---: |")

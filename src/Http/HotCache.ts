@@ -150,7 +150,8 @@ export const HotCacheLive = Layer.effect(
         write(response, entry, started, client, {})
         return true
       }
-      const forwarded = request.headers["x-forwarded-for"]
+      // only read when trusted: the first look at `request.headers` builds the whole header object
+      const forwarded = config.trustProxy ? request.headers["x-forwarded-for"] : undefined
       const address = addressOf(
         request.socket.remoteAddress,
         typeof forwarded === "string" ? forwarded : undefined,

@@ -57,15 +57,8 @@ const encodeShared = (event: SubscriptionEvent, channel: StreamChannel | null): 
   memo(encodedEvents, event, channel, () => encode(toWire(event, channel)))
 
 // a heartbeat goes to many connections as one object: encoded once for all of them
-const encodedOnce = new WeakMap<object, Encoded>()
-const encodeOnce = (event: HeartbeatEvent): Encoded => {
-  let encoded = encodedOnce.get(event)
-  if (encoded === undefined) {
-    encoded = encode(event)
-    encodedOnce.set(event, encoded)
-  }
-  return encoded
-}
+const encodedHeartbeats = new WeakMap<HeartbeatEvent, Map<null, Encoded>>()
+const encodeOnce = (event: HeartbeatEvent): Encoded => memo(encodedHeartbeats, event, null, () => encode(event))
 
 const statusSlot = (pending: MetaEvent, next: MetaEvent) =>
   pending.event_type === "status" && next.event_type === "status"
