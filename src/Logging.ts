@@ -19,6 +19,11 @@ export interface LineWriterOptions {
   readonly chunkSize?: number
   /** Buffered characters beyond which new lines are dropped (and counted) while the output is full. Default 4 MiB. */
   readonly maxBuffered?: number
+  /**
+   * How long a line may wait for more to share its write (ms). 0, the default: until the end of the event-loop turn.
+   * A busy server logs a few lines per turn, so a short wait saves most of the write syscalls.
+   */
+  readonly lingerMs?: number
 }
 
 const isEagain = (error: unknown) =>
@@ -28,7 +33,7 @@ const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuf
 
 /**
  * A console.log per line costs a formatting pass and a write syscall each; here lines accumulate and go out in one
- * write per event-loop turn (or once `chunkSize` is queued). Writes go to the file descriptor directly rather than
+ * write per event-loop turn, or `lingerMs` later (or once `chunkSize` is queued). Writes go to the file descriptor directly rather than
  * through process.stdout, whose queued writes process.exit() would lose: what the output cannot take yet (a full
  * pipe) is retried on a timer and written synchronously at exit. While the output is full lines accumulate up to
  * `maxBuffered`, then are dropped, and the drop is reported in a line of its own.
@@ -36,6 +41,7 @@ const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuf
 export const makeLineWriter = (writeSome: WriteSome, options: LineWriterOptions = {}) => {
   const chunkSize = options.chunkSize ?? 64 * 1024
   const maxBuffered = options.maxBuffered ?? 4 * 1024 * 1024
+  const lingerMs = options.lingerMs ?? 0
   let buffer = ""
   let dropped = 0
   let scheduled = false
@@ -114,7 +120,8 @@ export const makeLineWriter = (writeSome: WriteSome, options: LineWriterOptions 
     if (buffer.length >= chunkSize) flush()
     else if (!scheduled) {
       scheduled = true
-      setImmediate(scheduledFlush)
+      if (lingerMs > 0) setTimeout(scheduledFlush, lingerMs).unref()
+      else setImmediate(scheduledFlush)
     }
   }
 
@@ -137,6 +144,9 @@ export const makeLineWriter = (writeSome: WriteSome, options: LineWriterOptions 
   return { write, flush, flushSync } as const
 }
 
+/** Log lines reach the output at most this long after they were written (ms), or sooner in 64 KiB chunks. */
+export const LOG_LINGER_MS = 20
+
 const writers = new Map<"stdout" | "stderr", ReturnType<typeof makeLineWriter>>()
 
 /** One writer per process stream, so that every user of a stream shares its order; flushed on process exit. */
@@ -144,7 +154,9 @@ const writerFor = (stream: "stdout" | "stderr") => {
   let writer = writers.get(stream)
   if (writer === undefined) {
     const fd = stream === "stdout" ? 1 : 2
-    const created = makeLineWriter((data) => (typeof data === "string" ? writeSync(fd, data) : writeSync(fd, data)))
+    const created = makeLineWriter((data) => (typeof data === "string" ? writeSync(fd, data) : writeSync(fd, data)), {
+      lingerMs: LOG_LINGER_MS
+    })
     process.once("exit", () => created.flushSync())
     writers.set(stream, created)
     writer = created

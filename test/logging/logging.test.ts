@@ -41,6 +41,20 @@ describe("the buffered line writer", () => {
     expect([state.calls, state.text]).toEqual([1, "a\nb\nc\n"])
   })
 
+  it("with a linger, lines of several turns share one write, made once the linger is over", async () => {
+    const { state, writeSome } = makeOutput()
+    const writer = makeLineWriter(writeSome, { lingerMs: 30 })
+    const started = performance.now()
+    writer.write("a")
+    await nextTurn()
+    writer.write("b")
+    await nextTurn()
+    expect(state.calls).toBe(0)
+    while (state.calls === 0) await new Promise((resolve) => setTimeout(resolve, 5))
+    expect(performance.now() - started).toBeGreaterThanOrEqual(29)
+    expect([state.calls, state.text]).toEqual([1, "a\nb\n"])
+  })
+
   it("writes at once when a chunk is full", () => {
     const { state, writeSome } = makeOutput()
     const writer = makeLineWriter(writeSome, { chunkSize: 10 })
