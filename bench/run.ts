@@ -1,6 +1,6 @@
 /**
  * `npm run bench`: every comparison measured side by side in one run on this machine, printed as markdown.
- * Loopback only and bounded in time (about 4 minutes with the defaults). BENCH_SECONDS sets each load's duration,
+ * Loopback only and bounded in time (about 7 minutes with the defaults). BENCH_SECONDS sets each load's duration,
  * BENCH_WS and BENCH_SSE the fan-out subscribers.
  */
 import { cachedTicker, cachedTickerTable } from "./cachedTicker.js"
@@ -23,7 +23,7 @@ print()
 
 print("#### 1. Cached ticker")
 print()
-print(cachedTickerTable(await cachedTicker(seconds, 3)))
+print(cachedTickerTable(await cachedTicker(seconds, 5)))
 print()
 
 print("#### 2. Coalescing")
