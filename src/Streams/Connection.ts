@@ -66,9 +66,18 @@ const statusSlot = (pending: MetaEvent, next: MetaEvent) =>
 interface Running {
   readonly meta: Lane<MetaEvent>
   readonly data: Lane<SubscriptionEvent>
-  /** Set once the hub attached it; a subscription stopped before that detaches as soon as it is. */
+  /**
+   * Set once the hub attached it, while it is this connection's subscription for its key; one that left the
+   * connection before the hub attached it detaches as soon as it is.
+   */
   detach: Detach | undefined
-  stopped: boolean
+}
+
+/** Detaches a subscription from its upstream, once. */
+const detachOnce = (hub: StreamHub, entry: Running): void => {
+  const detach = entry.detach
+  entry.detach = undefined
+  if (detach !== undefined) hub.runDetached(detach())
 }
 
 /**
@@ -207,12 +216,9 @@ export class StreamConnection implements ConnectionHooks, OutboxOptions {
 
   /** Drops a subscription's pending events and detaches it from its upstream. */
   private stop(entry: Running): void {
-    entry.stopped = true
     entry.meta.close()
     entry.data.close()
-    const detach = entry.detach
-    entry.detach = undefined
-    if (detach !== undefined) this.hub.runDetached(detach())
+    detachOnce(this.hub, entry)
   }
 
   /**
@@ -232,7 +238,7 @@ export class StreamConnection implements ConnectionHooks, OutboxOptions {
       // acks, status and the final error of one subscription stay in order with its data
       const meta = this.outbox.lane<MetaEvent>({ mode: "queue", capacity, encode, sameSlot: statusSlot })
       const data = this.dataLane(subscription)
-      const entry: Running = { meta, data, detach: undefined, stopped: false }
+      const entry: Running = { meta, data, detach: undefined }
       this.running.set(key, entry)
       if (options.ack !== undefined) meta.offer(options.ack)
       return Effect.map(
@@ -242,15 +248,13 @@ export class StreamConnection implements ConnectionHooks, OutboxOptions {
           end: () => {
             // ended by itself: its lanes stay until their last events (the error) went out
             if (this.running.get(key) === entry) this.running.delete(key)
-            const detach = entry.detach
-            entry.detach = undefined
-            if (detach !== undefined) this.hub.runDetached(detach())
+            detachOnce(this.hub, entry)
             options.onEnd?.()
           }
         }),
         (detach) => {
-          // stopped (replaced, unsubscribed, closed) or ended while the upstream was starting
-          if (entry.stopped || this.running.get(key) !== entry) this.hub.runDetached(detach())
+          // replaced, unsubscribed, closed or ended while the upstream was starting
+          if (this.running.get(key) !== entry) this.hub.runDetached(detach())
           else entry.detach = detach
         }
       )

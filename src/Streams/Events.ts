@@ -46,14 +46,8 @@ export interface TickerSample {
   readonly timestamp: number
 }
 
-export interface TickerEvent {
+export interface TickerEvent extends Omit<TickerSample, "event_type"> {
   readonly event_type: "ticker"
-  readonly exchange: string
-  readonly symbol: string
-  readonly bid: number | null
-  readonly ask: number | null
-  readonly last: number
-  readonly timestamp: number
   /** Change of `last` since the previous ticker event sent to this subscriber, in percent (0 for the first). */
   readonly price_change_percent: number
 }

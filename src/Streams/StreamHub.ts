@@ -87,6 +87,7 @@ interface Upstream {
  * (thousands of subscribers would each keep a scope, finalizers and fiber refs alive).
  */
 interface Holder {
+  readonly key: string
   readonly upstream: Upstream
   readonly scope: Scope.CloseableScope
   count: number
@@ -233,17 +234,16 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
             yield* Scope.close(scope, Exit.void)
             return raced
           }
-          const holder: Holder = { upstream, scope, count: 1 }
+          const holder: Holder = { key: k, upstream, scope, count: 1 }
           holders.set(k, holder)
           return holder
         }).pipe(Effect.uninterruptible)
       })
 
-    const release = (subscription: Subscription, holder: Holder): Effect.Effect<void> => {
+    const release = (holder: Holder): Effect.Effect<void> => {
       holder.count -= 1
       if (holder.count > 0) return Effect.void
-      const k = upstreamKey(subscription)
-      if (holders.get(k) === holder) holders.delete(k)
+      if (holders.get(holder.key) === holder) holders.delete(holder.key)
       // the upstream's idle grace starts now
       return Scope.close(holder.scope, Exit.void)
     }
@@ -268,7 +268,8 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
             if (ended) sink.end()
           } catch (defect) {
             ended = true
-            Effect.runFork(Effect.logError("stream subscriber failed", { defect: String(defect) }))
+            // on the hub's runtime, so the line goes through the configured (JSON) logger
+            runDetached(Effect.logError("stream subscriber failed", { defect: String(defect) }))
           }
         }
         subscribers += 1
@@ -278,7 +279,7 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
           attached = false
           subscribers -= 1
           holder.upstream.remove(listener)
-          return release(subscription, holder)
+          return release(holder)
         }
       })
 

@@ -1,9 +1,9 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Layer, Logger, LogLevel, Schedule, TestClock } from "effect"
-import { Redis } from "ioredis"
+import type { Redis } from "ioredis"
 import { localAccounting } from "../../src/Http/RateLimit.js"
 import { ApiTestServer, get } from "../support/apiServer.js"
-import { startRedis } from "../support/redis.js"
+import { scopedRedis, scopedRedisWithClient } from "../support/redisScoped.js"
 
 const TICKER = "/v1/markets/ticker?exchange=binance&symbol=BTC/USDT"
 
@@ -82,19 +82,6 @@ layer(ApiTestServer({ RATE_LIMIT_ENABLED: "true", RATE_LIMIT_REQUESTS: "3", RATE
   }
 )
 
-/** A private Redis and a raw client on it, for the life of the scope. */
-const redisFixture = Effect.gen(function* () {
-  const redis = yield* Effect.acquireRelease(
-    Effect.promise(() => startRedis()),
-    (r) => Effect.promise(() => r.stop())
-  )
-  const raw = yield* Effect.acquireRelease(
-    Effect.sync(() => new Redis(redis.url, { maxRetriesPerRequest: 1 }).on("error", () => undefined)),
-    (client) => Effect.promise(() => client.quit().catch(() => client.disconnect()))
-  )
-  return { redis, raw }
-})
-
 /** The value of the one rate-limit counter under `prefix`, once it equals `expected` (it is synced every 100 ms). */
 const counterReaches = (raw: Redis, prefix: string, expected: number) =>
   Effect.promise(async () => {
@@ -112,10 +99,7 @@ describe("inbound rate limit (Redis)", () => {
     "two server instances sharing Redis share each client's budget (a small limit is always exact)",
     () =>
       Effect.gen(function* () {
-        const redis = yield* Effect.acquireRelease(
-          Effect.promise(() => startRedis()),
-          (r) => Effect.promise(() => r.stop())
-        )
+        const redis = yield* scopedRedis
         const env = {
           REDIS_URL: redis.url,
           REDIS_KEY_PREFIX: `rl-test-${Date.now()}:`,
@@ -141,7 +125,7 @@ describe("inbound rate limit (Redis)", () => {
     "far from the limit requests are decided locally and reach the Redis counter in batches",
     () =>
       Effect.gen(function* () {
-        const { redis, raw } = yield* redisFixture
+        const { redis, raw } = yield* scopedRedisWithClient
         const prefix = `rl-batch-${Date.now()}:`
         const env = {
           REDIS_URL: redis.url,
@@ -177,7 +161,7 @@ describe("inbound rate limit (Redis)", () => {
     "two instances with a large limit: at least the limit and at most limit + 2 × maxUnsynced are admitted",
     () =>
       Effect.gen(function* () {
-        const { redis, raw } = yield* redisFixture
+        const { redis, raw } = yield* scopedRedisWithClient
         const prefix = `rl-bound-${Date.now()}:`
         const limit = 400
         const env = {

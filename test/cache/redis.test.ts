@@ -9,6 +9,7 @@ import { reconnectDelay } from "../../src/Cache/Redis.js"
 import { ResponseCache } from "../../src/Cache/ResponseCache.js"
 import { ResponseCacheLive } from "../../src/Cache/ResponseCacheLive.js"
 import { freePort, type LocalRedis, startRedis } from "../support/redis.js"
+import { scopedRedis } from "../support/redisScoped.js"
 
 const runId = `${process.pid}-${Date.now()}`
 let n = 0
@@ -201,10 +202,7 @@ describe("KvCache when Redis is unavailable", () => {
     Effect.gen(function* () {
       const consoleError = vi.spyOn(console, "error")
       const consoleWarn = vi.spyOn(console, "warn")
-      const server = yield* Effect.acquireRelease(
-        Effect.promise(() => startRedis()),
-        (s) => Effect.promise(() => s.stop())
-      )
+      const server = yield* scopedRedis
       const logs: Array<string> = []
       const capture = Logger.make<unknown, void>(({ logLevel, message }) => {
         logs.push(`${logLevel.label} ${Array.isArray(message) ? String(message[0]) : String(message)}`)
@@ -260,10 +258,7 @@ describe("KvCache when Redis is unavailable", () => {
 
   it.scopedLive("a hung Redis costs a request at most the command timeout, then traffic moves to memory", () =>
     Effect.gen(function* () {
-      const server = yield* Effect.acquireRelease(
-        Effect.promise(() => startRedis()),
-        (s) => Effect.promise(() => s.stop())
-      )
+      const server = yield* scopedRedis
       const cache = yield* buildKv(server.url, uniquePrefix())
       yield* cache.set("k", "v", Duration.minutes(1))
 

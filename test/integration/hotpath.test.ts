@@ -1,13 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger, Schedule } from "effect"
-import { Redis } from "ioredis"
 import { AppConfig } from "../../src/AppConfig.js"
 import { startEmulator } from "../../src/emulator/index.js"
 import { HotCache } from "../../src/Http/HotCache.js"
 import { LogSink, sinkLogger } from "../../src/Logging.js"
 import { ServerLive } from "../../src/Server.js"
 import { emulatorEnv } from "../support/emulatorServer.js"
-import { freePort, startRedis } from "../support/redis.js"
+import { freePort } from "../support/redis.js"
+import { scopedRedisWithClient } from "../support/redisScoped.js"
 
 const TICKER = "/v1/markets/ticker?exchange=binance&symbol=BTC/USDT"
 
@@ -138,14 +138,7 @@ describe("hot path for fresh cached answers", () => {
 
   it.live("with Redis far from the limit, hot answers are decided locally in the budget the Effect path counts", () =>
     Effect.gen(function* () {
-      const redis = yield* Effect.acquireRelease(
-        Effect.promise(() => startRedis()),
-        (r) => Effect.promise(() => r.stop())
-      )
-      const raw = yield* Effect.acquireRelease(
-        Effect.sync(() => new Redis(redis.url, { maxRetriesPerRequest: 1 }).on("error", () => undefined)),
-        (client) => Effect.promise(() => client.quit().catch(() => client.disconnect()))
-      )
+      const { redis, raw } = yield* scopedRedisWithClient
       const prefix = `hot-rl-${Date.now()}:`
       const env = { REDIS_ENABLED: "true", REDIS_URL: redis.url, REDIS_KEY_PREFIX: prefix, RATE_LIMIT_ENABLED: "true" }
       yield* withServer({ ...env, RATE_LIMIT_REQUESTS: "1000" }, (base, stats) =>

@@ -3,19 +3,14 @@ import { Context, Effect, Layer } from "effect"
 import { Redis } from "ioredis"
 import { encodeStored } from "../../src/Cache/ResponseCacheLive.js"
 import { ApiTestServer, get } from "../support/apiServer.js"
-import { type LocalRedis, startRedis } from "../support/redis.js"
+import type { LocalRedis } from "../support/redis.js"
+import { scopedRedis } from "../support/redisScoped.js"
 
 class TestRedis extends Context.Tag("test/TestRedis")<TestRedis, LocalRedis>() {}
 
 const PREFIX = `outage-${process.pid}:`
 
-const RedisLive = Layer.scoped(
-  TestRedis,
-  Effect.acquireRelease(
-    Effect.promise(() => startRedis()),
-    (redis) => Effect.promise(() => redis.stop())
-  )
-)
+const RedisLive = Layer.scoped(TestRedis, scopedRedis)
 
 /** The real routes and caches (mock exchange) on Redis, with the inbound rate limit counted in Redis too. */
 const Server = Layer.unwrapEffect(

@@ -41,6 +41,16 @@ const tickerOfModel = (exchange: "binance" | "kraken", symbol: string, t: number
   return { bid: m.bid, ask: m.ask, last: m.last }
 }
 
+/** The first ticker event a subscriber to binance BTC/USDT gets at model time `t`: the model's prices, no change. */
+const firstBtcTicker = (t: number) => ({
+  event_type: "ticker",
+  exchange: "binance",
+  symbol: "BTC/USDT",
+  ...tickerOfModel("binance", "BTC/USDT", t),
+  timestamp: t,
+  price_change_percent: 0
+})
+
 describe("SSE", () => {
   it("streams ticker events from the model, with ids, a retry hint, proxy-safe headers and heartbeats", async () => {
     const threshold = 0.0005
@@ -59,14 +69,7 @@ describe("SSE", () => {
 
       const first = await sse.next("ticker")
       const p0 = lastPrice(t0)
-      expect(first).toEqual({
-        event_type: "ticker",
-        exchange: "binance",
-        symbol: "BTC/USDT",
-        ...tickerOfModel("binance", "BTC/USDT", t0),
-        timestamp: t0,
-        price_change_percent: 0
-      })
+      expect(first).toEqual(firstBtcTicker(t0))
 
       // a move of at least the threshold is sent, with the change since the previous event
       const t1 = findTime(t0, (t) => Math.abs(lastPrice(t) / p0 - 1) >= threshold)
@@ -163,14 +166,7 @@ describe("WebSocket", () => {
     try {
       for (const client of clients) {
         const first = await client.next(ofType("ticker"))
-        expect(first).toEqual({
-          event_type: "ticker",
-          exchange: "binance",
-          symbol: "BTC/USDT",
-          ...tickerOfModel("binance", "BTC/USDT", now),
-          timestamp: now,
-          price_change_percent: 0
-        })
+        expect(first).toEqual(firstBtcTicker(now))
         await client.next(ofType("heartbeat"))
         client.send({ op: "ping", id: 7 })
         expect(await client.next(ofType("ack"))).toMatchObject({ op: "ping", id: 7 })
@@ -230,15 +226,7 @@ describe("WebSocket", () => {
         }
       ])
       const ticker = await client.next(ofType("ticker"))
-      expect(ticker).toEqual({
-        event_type: "ticker",
-        channel: "ticker",
-        exchange: "binance",
-        symbol: "BTC/USDT",
-        ...tickerOfModel("binance", "BTC/USDT", now),
-        timestamp: now,
-        price_change_percent: 0
-      })
+      expect(ticker).toEqual({ ...firstBtcTicker(now), channel: "ticker" })
       const book = emulator.model.orderBook("binance", "BTC/USDT", now, 5)
       expect(await client.next(ofType("orderbook"))).toMatchObject({
         channel: "orderbook",
