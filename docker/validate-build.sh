@@ -11,7 +11,7 @@ trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 echo "== build stage (in $work/build)"
 mkdir -p "$work/build" "$work/runtime"
 cp "$root/package.json" "$root/package-lock.json" "$work/build/"
-(cd "$work/build" && { npm ci --no-audit --no-fund --loglevel=error 2>/dev/null || npm install --no-audit --no-fund --loglevel=error; })
+(cd "$work/build" && npm ci --no-audit --no-fund --loglevel=error)
 cp "$root/tsconfig.json" "$root/tsconfig.build.json" "$work/build/"
 cp -r "$root/src" "$work/build/src"
 (cd "$work/build" && npm run build --silent && npm prune --omit=dev --no-audit --no-fund --loglevel=error)
