@@ -66,7 +66,7 @@ const MAX_ORDER_BOOK_DEPTH = 5000
 const MAX_TRADES = 1000
 const TICKER_CONCURRENCY = 4
 /** Exchanges whose fetchTickers answers without bid/ask or 24 h stats (coinbaseexchange reads spark-lines). */
-const PARTIAL_BULK_TICKERS: ReadonlySet<string> = new Set(["coinbaseexchange"])
+export const PARTIAL_BULK_TICKERS: ReadonlySet<string> = new Set(["coinbaseexchange"])
 
 const WATCH_METHODS: Readonly<Record<StreamChannel, string>> = {
   ticker: "watchTicker",

@@ -1,3 +1,4 @@
+import { Option } from "effect"
 import {
   NotSupported,
   RateLimited,
@@ -7,6 +8,7 @@ import {
   UpstreamTimeout,
   UpstreamUnavailable
 } from "../Domain/Errors.js"
+import { parseRetryAfter as parseRetryAfterHeader, retryAfterHeader } from "../Resilience/RetryAfter.js"
 
 /** Seconds a client should wait when the upstream gave no hint. */
 export const DEFAULT_RETRY_AFTER = 5
@@ -56,13 +58,9 @@ export const httpMetaOf = (error: unknown): HttpMeta => {
   return { httpStatus, retryAfterMs }
 }
 
-/** Retry-After as delta-seconds or an HTTP date, in ms from `now`. */
-export const parseRetryAfter = (value: string, now: number): number | undefined => {
-  const trimmed = value.trim()
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Number(trimmed) * 1000
-  const date = Date.parse(trimmed)
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now)
-}
+/** Retry-After as delta-seconds or an HTTP date, in ms from `now` (the server's one parser, src/Resilience). */
+export const parseRetryAfter = (value: string, now: number): number | undefined =>
+  Option.getOrUndefined(parseRetryAfterHeader(value, now))
 
 /** Binance 418 bodies say `IP banned until 1717999999999`; the ban end as ms from `now`. */
 export const parseBannedUntil = (body: string, now: number): number | undefined => {
@@ -76,10 +74,8 @@ export const retryAfterMsOf = (
   body: string,
   now: number
 ): number | undefined => {
-  let fromHeader: number | undefined
-  for (const [key, value] of Object.entries(headers ?? {})) {
-    if (key.toLowerCase() === "retry-after" && typeof value === "string") fromHeader = parseRetryAfter(value, now)
-  }
+  const header = retryAfterHeader(headers)
+  const fromHeader = header === undefined ? undefined : parseRetryAfter(header, now)
   const fromBody = parseBannedUntil(body, now)
   if (fromHeader === undefined) return fromBody
   return fromBody === undefined ? fromHeader : Math.max(fromHeader, fromBody)

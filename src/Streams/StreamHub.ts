@@ -1,4 +1,4 @@
-import { Data, Duration, Effect, Exit, FiberSet, RcMap, Scope, Stream } from "effect"
+import { Data, Deferred, Duration, Effect, Exit, FiberId, FiberSet, RcMap, Scope, Stream } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { NotSupported, UnsupportedInterval } from "../Domain/Errors.js"
 import { Exchange, type StreamChannel } from "../Exchange/Exchange.js"
@@ -88,7 +88,9 @@ interface Upstream {
  */
 interface Holder {
   readonly key: string
-  readonly upstream: Upstream
+  /** Undefined while the upstream starts. */
+  upstream: Upstream | undefined
+  readonly started: Deferred.Deferred<Upstream>
   readonly scope: Scope.CloseableScope
   count: number
 }
@@ -207,37 +209,45 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
 
     const holders = new Map<string, Holder>()
 
-    /** A share of the subscription's upstream, started if none runs (or the last one failed). */
-    const hold = (subscription: Subscription): Effect.Effect<Holder> =>
+    /**
+     * A share of the subscription's upstream, started if none runs (or the last one failed). Single-flight per key:
+     * the holder is registered before its upstream starts, so subscribers arriving meanwhile (a reconnect storm while
+     * the market list loads) wait for that one start instead of racing their own (RcMap.get alone lets concurrent
+     * first gets of one key each run the lookup).
+     */
+    const hold = (subscription: Subscription): Effect.Effect<readonly [Holder, Upstream]> =>
       Effect.suspend(() => {
         const k = upstreamKey(subscription)
         const held = holders.get(k)
-        if (held !== undefined && !held.upstream.failed()) {
+        if (held !== undefined && !(held.upstream?.failed() ?? false)) {
           held.count += 1
-          return Effect.succeed(held)
+          return Effect.map(Deferred.await(held.started), (upstream) => [held, upstream] as const)
         }
-        return Effect.gen(function* () {
-          const scope = yield* Scope.make()
-          const upstream = yield* RcMap.get(
-            upstreams,
-            new UpstreamKey({
-              channel: subscription.channel,
-              exchange: subscription.exchange,
-              symbol: subscription.symbol,
-              interval: subscription.interval
-            })
-          ).pipe(Scope.extend(scope))
-          // others may have started the same upstream meanwhile (RcMap shared it): join their hold
-          const raced = holders.get(k)
-          if (raced !== undefined && raced.upstream === upstream) {
-            raced.count += 1
-            yield* Scope.close(scope, Exit.void)
-            return raced
-          }
-          const holder: Holder = { key: k, upstream, scope, count: 1 }
-          holders.set(k, holder)
-          return holder
-        }).pipe(Effect.uninterruptible)
+        const holder: Holder = {
+          key: k,
+          upstream: undefined,
+          started: Deferred.unsafeMake<Upstream>(FiberId.none),
+          scope: Effect.runSync(Scope.make()),
+          count: 1
+        }
+        holders.set(k, holder)
+        return RcMap.get(
+          upstreams,
+          new UpstreamKey({
+            channel: subscription.channel,
+            exchange: subscription.exchange,
+            symbol: subscription.symbol,
+            interval: subscription.interval
+          })
+        ).pipe(
+          Scope.extend(holder.scope),
+          Effect.map((upstream) => {
+            holder.upstream = upstream
+            Deferred.unsafeDone(holder.started, Exit.succeed(upstream))
+            return [holder, upstream] as const
+          }),
+          Effect.uninterruptible
+        )
       })
 
     const release = (holder: Holder): Effect.Effect<void> => {
@@ -253,7 +263,7 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
      * sink is ended and hears nothing more.
      */
     const attach = (subscription: Subscription, sink: SubscriptionSink): Effect.Effect<Detach> =>
-      Effect.map(hold(subscription), (holder): Detach => {
+      Effect.map(hold(subscription), ([holder, upstream]): Detach => {
         const filter = makeSubscriptionFilter(subscription)
         let ended = false
         let attached = true
@@ -273,12 +283,12 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
           }
         }
         subscribers += 1
-        holder.upstream.add(listener)
+        upstream.add(listener)
         return () => {
           if (!attached) return Effect.void
           attached = false
           subscribers -= 1
-          holder.upstream.remove(listener)
+          upstream.remove(listener)
           return release(holder)
         }
       })
