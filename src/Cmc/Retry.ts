@@ -1,4 +1,4 @@
-import { Option, type Schedule } from "effect"
+import type { Schedule } from "effect"
 import { type RetrySettings, retryPolicy } from "../Resilience/Retry.js"
 import { type CmcError, isRetryable } from "./Errors.js"
 
@@ -17,16 +17,8 @@ export const cmcRetryPolicy = (settings: CmcRetrySettings): Schedule.Schedule<un
     retryAfterMs: error._tag === "CmcRateLimited" ? error.retryAfterMs : undefined
   }))
 
-/** Retry-After as milliseconds from `nowMs`: delta-seconds or an HTTP-date (a past date means 0). */
-export const parseRetryAfter = (value: string | undefined, nowMs: number): Option.Option<number> => {
-  if (value === undefined) return Option.none()
-  const text = value.trim()
-  if (/^\d+(\.\d+)?$/.test(text)) return Option.some(Math.round(Number(text) * 1000))
-  // Date.parse would also take bare numbers like "-5" or "1e3"; an HTTP-date always names a weekday or month
-  if (!/[a-z]/i.test(text)) return Option.none()
-  const at = Date.parse(text)
-  return Number.isNaN(at) ? Option.none() : Option.some(Math.max(0, at - nowMs))
-}
+/** The server's one Retry-After parser (src/Resilience/RetryAfter.ts). */
+export { parseRetryAfter } from "../Resilience/RetryAfter.js"
 
 const MINUTE_MS = 60_000
 

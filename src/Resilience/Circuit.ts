@@ -64,6 +64,10 @@ type Admission =
 
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000))
 
+/** "failed once", "failed 3 times": a probe that fails opens the circuit after a single failure. */
+export const failedInARow = (failures: number): string =>
+  failures === 1 ? "failed once" : `failed ${failures} times in a row`
+
 type Outcome = "success" | "banned" | "rate_limited" | "failure" | "answered" | "inconclusive"
 
 /** Which failures count towards opening the circuit: the exchange could not be reached or did not answer. */
@@ -103,7 +107,7 @@ export const makeCircuit = (exchange: string, settings: CircuitSettings): Effect
           })
         : new UpstreamUnavailable({
             code: "upstream_unavailable",
-            message: `${exchange} failed ${s.failures} times in a row; requests to it are paused for another ${retryAfter} s`,
+            message: `${exchange} ${failedInARow(s.failures)}; requests to it are paused for another ${retryAfter} s`,
             source: exchange,
             retryAfter
           })
@@ -131,7 +135,7 @@ export const makeCircuit = (exchange: string, settings: CircuitSettings): Effect
           ? Effect.logWarning(
               after.reason === "banned"
                 ? `${exchange} banned this server; circuit open, no requests until the ban ends`
-                : `${exchange} failed ${after.failures} times in a row; circuit open`,
+                : `${exchange} ${failedInARow(after.failures)}; circuit open`,
               { probeInMs: Math.max(0, after.until - now) }
             )
           : after.mode === "closed"

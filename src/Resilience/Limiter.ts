@@ -15,7 +15,7 @@ export interface Budget {
 export interface OutboundLimiter {
   readonly budget: Budget
   /**
-   * Runs `effect` once `cost` requests fit in the budget. A caller that would queue for longer than `maxWaitMs`
+   * Runs `effect` once `cost` requests (the upstream requests it really sends) fit in the budget. A caller that would queue for longer than `maxWaitMs`
    * behind the others is refused at once (429 upstream_rate_limited): past that the answer is too late to be useful.
    */
   readonly run: <A, E, R>(cost: number, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | Rejected, R>
@@ -89,17 +89,24 @@ export const makeOutboundLimiter = (
         })
       })
 
+    // a call costing more than the bucket holds takes its tokens in bucket-sized rounds
+    const take = (units: number): Effect.Effect<void> =>
+      units <= burst
+        ? limiter(Effect.void).pipe(RateLimiter.withCost(units))
+        : Effect.zipRight(limiter(Effect.void).pipe(RateLimiter.withCost(burst)), take(units - burst))
+
     const run = <A, E, R>(cost: number, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | Rejected, R> =>
       Effect.suspend((): Effect.Effect<A, E | Rejected, R> => {
-        const units = Math.min(burst, Math.max(1, Math.ceil(cost)))
-        if (queued + units > maxQueued) return Effect.fail(refuse(((queued + units) / rps) * 1000))
+        const units = Math.max(1, Math.ceil(cost))
+        // an expensive call alone in the queue still goes (slowly); behind others it must fit in the wait
+        if (queued > 0 && queued + units > maxQueued) return Effect.fail(refuse(((queued + units) / rps) * 1000))
         queued += units
         let waiting = true
         const leave = Effect.sync(() => {
           if (waiting) queued -= units
           waiting = false
         })
-        return limiter(Effect.zipRight(leave, effect)).pipe(RateLimiter.withCost(units), Effect.ensuring(leave))
+        return take(units).pipe(Effect.zipRight(leave), Effect.zipRight(effect), Effect.ensuring(leave))
       })
 
     return { budget, run } satisfies OutboundLimiter

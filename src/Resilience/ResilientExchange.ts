@@ -1,12 +1,23 @@
-import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Metric, Option } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Metric, Option, Schedule } from "effect"
 import { AppConfig } from "../AppConfig.js"
-import type { MarketError, RateLimited, UpstreamUnavailable } from "../Domain/Errors.js"
+import {
+  type MarketError,
+  RateLimited,
+  type UnknownExchange,
+  type UpstreamError,
+  type UpstreamUnavailable,
+  UpstreamTimeout
+} from "../Domain/Errors.js"
 import { Exchange, type ExchangeService, type OhlcvRequest, type ResolvedMarket } from "../Exchange/Exchange.js"
+import { PARTIAL_BULK_TICKERS } from "../Exchange/Live.js"
+import { singleFlight } from "../Exchange/once.js"
 import { canonicalExchangeId } from "../Exchange/symbols.js"
 import { upstreamCalls, upstreamDuration, upstreamErrors } from "../Metrics.js"
 import { type Circuit, type CircuitSnapshot, makeCircuit, type Rejected } from "./Circuit.js"
+import { deadlineOf, DEFAULT_REQUEST_DEADLINE_MS } from "./Deadline.js"
 import { makeLazyLimiters } from "./Limiter.js"
 import { classifyMarketError, type RetrySettings, retryPolicy } from "./Retry.js"
+import { capRetryAfterMs, DEFAULT_RETRY_AFTER_MAX_MS } from "./RetryAfter.js"
 
 export interface ExchangeResilienceService {
   /** Circuit state of every enabled exchange, for /v1/health. */
@@ -24,6 +35,10 @@ export interface ResilienceSettings extends RetrySettings {
   readonly exchangeRateLimits: Readonly<Record<string, Option.Option<number>>>
   readonly circuitFailureThreshold: number
   readonly circuitCooldown: Duration.Duration
+  /** RETRY_AFTER_MAX: the longest pause a 429's Retry-After imposes on an exchange (default 60 s). */
+  readonly retryAfterMax?: Duration.DurationInput
+  /** REQUEST_DEADLINE: a request's upstream time, retries and waits for budget included (default 15 s). */
+  readonly requestDeadline?: Duration.DurationInput
 }
 
 export interface ResilientExchangeOptions {
@@ -54,7 +69,10 @@ export const makeResilientExchange = (
   options: ResilientExchangeOptions = {}
 ) =>
   Effect.gen(function* () {
-    const maxWaitMs = Duration.toMillis(Duration.decode(settings.maxBackoff))
+    const deadlineMs = Duration.toMillis(Duration.decode(settings.requestDeadline ?? DEFAULT_REQUEST_DEADLINE_MS))
+    const retryAfterMaxMs = Duration.toMillis(Duration.decode(settings.retryAfterMax ?? DEFAULT_RETRY_AFTER_MAX_MS))
+    // waiting for budget or out a 429 longer than the request may take is pointless
+    const maxWaitMs = Math.min(Duration.toMillis(Duration.decode(settings.maxBackoff)), deadlineMs)
     const configured = (id: string) =>
       Option.firstSomeOf(
         [id, ...settings.enabledExchanges.filter((raw) => canonicalExchangeId(raw) === id)].map(
@@ -114,13 +132,33 @@ export const makeResilientExchange = (
       )
     }
 
-    /** One call to `exchange` under its budget, circuit and retry policy. */
+    /** A 429's pause bounded by RETRY_AFTER_MAX, for the circuit, the retry policy and the client alike. */
+    const capRetryAfter = <E extends MarketError>(error: E): E =>
+      error._tag === "RateLimited" && error.retryAfter * 1000 > retryAfterMaxMs
+        ? (new RateLimited({
+            code: error.code,
+            message: error.message.replace(/retry in \d+ s/, `retry in ${Math.ceil(retryAfterMaxMs / 1000)} s`),
+            source: error.source,
+            retryAfter: Math.max(1, Math.ceil(capRetryAfterMs(error.retryAfter * 1000, retryAfterMaxMs) / 1000))
+          }) as E)
+        : error
+
+    /** Retries whose wait would end past the request's deadline are not started: the last failure is the answer. */
+    const policyUntil = (deadlineAt: number) =>
+      policy.pipe(
+        Schedule.delays,
+        Schedule.checkEffect((_, delay: Duration.Duration) =>
+          Effect.map(Clock.currentTimeMillis, (now) => now + Duration.toMillis(delay) < deadlineAt)
+        )
+      )
+
+    /** One call to `exchange` under its budget, circuit and retry policy, within the request's deadline. */
     const guarded = <A, E extends MarketError>(
       exchange: string,
       method: string,
       cost: number,
       call: Effect.Effect<A, E>
-    ): Effect.Effect<A, E | UpstreamUnavailable | RateLimited> => {
+    ): Effect.Effect<A, E | UpstreamUnavailable | RateLimited | UpstreamTimeout> => {
       const circuit = circuits.get(exchange)
       const limiter = limiterOf(exchange)
       if (circuit === undefined || Option.isNone(limiter)) return call
@@ -131,29 +169,50 @@ export const makeResilientExchange = (
           const { probe } = yield* restore(circuit.admit)
           // not Effect.timed: it reads nanoseconds, which the TestClock cannot give for jittered (fractional ms) time
           const started = yield* Clock.currentTimeMillis
-          const exit = yield* Effect.exit(restore(call))
+          const exit = yield* Effect.exit(restore(Effect.mapError(call, capRetryAfter)))
           const elapsedMs = (yield* Clock.currentTimeMillis) - started
           yield* circuit.record(exit, probe)
           yield* observe(exchange, method, exit, elapsedMs / 1000)
           return yield* exit
         })
       )
-      return circuit.check.pipe(
-        Effect.zipRight(limiter.value),
-        Effect.flatMap((l) => l.run(cost, attempt)),
-        Effect.retry(policy),
-        Effect.catchTag("ResilienceRejected", (rejected) => Effect.fail(rejected.error)),
-        Effect.withSpan("Resilience.call", { attributes: { exchange, method } })
-      )
+      return Effect.flatMap(deadlineOf(deadlineMs), (deadlineAt) =>
+        Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          circuit.check.pipe(
+            Effect.zipRight(limiter.value),
+            Effect.flatMap((l) => l.run(cost, attempt)),
+            Effect.retry(policyUntil(deadlineAt)),
+            Effect.catchTag("ResilienceRejected", (rejected) => Effect.fail(rejected.error)),
+            Effect.timeoutFail({
+              duration: Duration.millis(Math.max(0, deadlineAt - now)),
+              onTimeout: () =>
+                new UpstreamTimeout({
+                  message: `${exchange} did not complete ${method} within the request deadline of ${deadlineMs / 1000} s`,
+                  source: exchange
+                })
+            })
+          )
+        )
+      ).pipe(Effect.withSpan("Resilience.call", { attributes: { exchange, method } }))
     }
 
     const marketsLoaded = (exchange: string) =>
       Effect.map(inner.status, (status) => (status[exchange]?.marketsLoadedAt ?? null) !== null)
 
-    /** Network only while the exchange's markets are not loaded yet (loadMarkets). */
+    // One guarded market-list load per exchange at a time: callers arriving during a cold start share its single
+    // budget token and its outcome instead of each queueing for a token of their own.
+    const loads = new Map<string, Effect.Effect<unknown, UnknownExchange | UpstreamError>>()
+    for (const id of inner.enabled) {
+      loads.set(id, yield* singleFlight(guarded(id, "loadMarkets", 1, inner.markets(id))))
+    }
+
+    /** Network only while the exchange's markets are not loaded yet: then `call` waits for the shared load. */
     const whileLoading = <A, E extends MarketError>(exchange: string, call: Effect.Effect<A, E>) =>
       Effect.flatMap(inner.resolveExchange(exchange), (id) =>
-        Effect.flatMap(marketsLoaded(id), (loaded) => (loaded ? call : guarded(id, "loadMarkets", 1, call)))
+        Effect.flatMap(marketsLoaded(id), (loaded) => {
+          const load = loads.get(id)
+          return loaded || load === undefined ? call : Effect.zipRight(load, call)
+        })
       )
 
     const costOfOhlcv = (market: ResolvedMarket, request: OhlcvRequest) =>
@@ -170,9 +229,14 @@ export const makeResilientExchange = (
       tickers: (exchange, symbols) =>
         Effect.flatMap(inner.resolveExchange(exchange), (id) =>
           inner.describe(id).pipe(
-            Effect.map((info) => (info.capabilities.tickers ? 1 : symbols.length)),
-            Effect.orElseSucceed(() => 1),
-            Effect.flatMap((cost) => guarded(id, "fetchTickers", cost, inner.tickers(exchange, symbols)))
+            // what is really sent: one bulk request, or one request per symbol
+            Effect.map((info) =>
+              info.capabilities.tickers && !PARTIAL_BULK_TICKERS.has(id) ? 1 : Math.max(1, symbols.length)
+            ),
+            Effect.orElseSucceed(() => Math.max(1, symbols.length)),
+            Effect.flatMap((cost) =>
+              whileLoading(id, guarded(id, "fetchTickers", cost, inner.tickers(exchange, symbols)))
+            )
           )
         ),
       ohlcv: (market, request) =>

@@ -1,5 +1,6 @@
-import { Clock, Duration, Effect, Option, Ref } from "effect"
+import { Clock, Duration, Effect, Fiber, Option, Ref, TestClock } from "effect"
 import {
+  type MarketError,
   RateLimited,
   SymbolNotFound,
   UpstreamBadResponse,
@@ -64,87 +65,93 @@ export interface FakeUpstream {
   readonly setMarketsLoaded: (loaded: boolean) => Effect.Effect<void>
 }
 
-/** An ExchangeService ("binance" only) whose network calls follow a script; unscripted calls succeed. */
-export const makeFakeUpstream = Effect.gen(function* () {
-  const calls = yield* Ref.make<ReadonlyArray<number>>([])
-  const steps = yield* Ref.make<ReadonlyArray<Step>>([])
-  const loaded = yield* Ref.make(true)
+/** An ExchangeService (`id` only, binance by default) whose network calls follow a script; unscripted calls succeed. */
+export const makeFakeUpstreamFor = (id: string) =>
+  Effect.gen(function* () {
+    const calls = yield* Ref.make<ReadonlyArray<number>>([])
+    const steps = yield* Ref.make<ReadonlyArray<Step>>([])
+    const loaded = yield* Ref.make(true)
 
-  const network = <A>(value: A): Effect.Effect<A, Failure> =>
-    Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
-      yield* Ref.update(calls, (list) => [...list, now])
-      const step = yield* Ref.modify(steps, (list): readonly [Step, ReadonlyArray<Step>] =>
-        list.length === 0 ? [null, list] : [list[0] ?? null, list.slice(1)]
-      )
-      const outcome = step !== null && "delay" in step ? step : { delay: Duration.zero, then: step }
-      if (Duration.greaterThan(Duration.decode(outcome.delay), Duration.zero)) yield* Effect.sleep(outcome.delay)
-      if (outcome.then !== null) return yield* Effect.fail(outcome.then)
-      return value
-    })
+    const network = <A>(value: A): Effect.Effect<A, Failure> =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        yield* Ref.update(calls, (list) => [...list, now])
+        const step = yield* Ref.modify(steps, (list): readonly [Step, ReadonlyArray<Step>] =>
+          list.length === 0 ? [null, list] : [list[0] ?? null, list.slice(1)]
+        )
+        const outcome = step !== null && "delay" in step ? step : { delay: Duration.zero, then: step }
+        if (Duration.greaterThan(Duration.decode(outcome.delay), Duration.zero)) yield* Effect.sleep(outcome.delay)
+        if (outcome.then !== null) return yield* Effect.fail(outcome.then)
+        return value
+      })
 
-  const resolveExchange = (exchange: string) => Effect.succeed(exchange.toLowerCase())
-  const resolved = (symbol: string): ResolvedMarket => ({ exchange: "binance", symbol: symbol.toUpperCase() })
-  const status = Effect.map(Ref.get(loaded), (isLoaded): Readonly<Record<string, ExchangeStatus>> => ({
-    binance: {
-      status: isLoaded ? "ready" : "idle",
-      marketsLoadedAt: isLoaded ? 1 : null,
-      markets: isLoaded ? 1 : 0,
-      lastError: null
+    const resolveExchange = (exchange: string) => Effect.succeed(exchange.toLowerCase())
+    const resolved = (symbol: string): ResolvedMarket => ({ exchange: id, symbol: symbol.toUpperCase() })
+    const status = Effect.map(Ref.get(loaded), (isLoaded): Readonly<Record<string, ExchangeStatus>> => ({
+      [id]: {
+        status: isLoaded ? "ready" : "idle",
+        marketsLoadedAt: isLoaded ? 1 : null,
+        markets: isLoaded ? 1 : 0,
+        lastError: null
+      }
+    }))
+    const unsupported = () => Effect.dieMessage("not used in these tests")
+
+    const service: ExchangeService = {
+      enabled: [id],
+      resolveExchange,
+      resolve: (_exchange, symbol) =>
+        Effect.flatMap(Ref.get(loaded), (isLoaded) =>
+          isLoaded
+            ? Effect.succeed(resolved(symbol))
+            : network(resolved(symbol)).pipe(Effect.tap(() => Ref.set(loaded, true)))
+        ),
+      describe: () =>
+        Effect.succeed(
+          new ExchangeInfo({
+            id,
+            name: id,
+            capabilities: { ticker: true, tickers: true, ohlcv: true, orderbook: true, trades: true, websocket: false },
+            intervals: ["1m"],
+            maxCandlesPerRequest: 1000
+          })
+        ),
+      markets: () =>
+        network<ReadonlyArray<MarketInfo>>([
+          new MarketInfo({
+            symbol: "BTC/USDT",
+            id: "BTCUSDT",
+            base: "BTC",
+            quote: "USDT",
+            type: "spot",
+            active: true,
+            precision: { price: 0.01, amount: 0.0001 }
+          })
+        ]).pipe(
+          Effect.tap(() => Ref.set(loaded, true)),
+          Effect.catchTag("SymbolNotFound", Effect.die)
+        ),
+      ticker: (market) => network(tickerOf(market, 100)),
+      tickers: (_exchange, symbols) => network(symbols.map((s) => tickerOf(resolved(s), 100))),
+      ohlcv: unsupported,
+      orderBook: unsupported,
+      trades: unsupported,
+      status,
+      canWatch: () => Effect.succeed(false),
+      watchTicker: unsupported,
+      watchTrades: unsupported,
+      watchOrderBook: unsupported,
+      watchOHLCV: unsupported
     }
-  }))
-  const unsupported = () => Effect.dieMessage("not used in these tests")
+    return {
+      service,
+      calls,
+      script: (...next: ReadonlyArray<Step>) => Ref.update(steps, (list) => [...list, ...next]),
+      setMarketsLoaded: (value: boolean) => Ref.set(loaded, value)
+    } satisfies FakeUpstream
+  })
 
-  const service: ExchangeService = {
-    enabled: ["binance"],
-    resolveExchange,
-    resolve: (_exchange, symbol) =>
-      Effect.flatMap(Ref.get(loaded), (isLoaded) =>
-        isLoaded
-          ? Effect.succeed(resolved(symbol))
-          : network(resolved(symbol)).pipe(Effect.tap(() => Ref.set(loaded, true)))
-      ),
-    describe: () =>
-      Effect.succeed(
-        new ExchangeInfo({
-          id: "binance",
-          name: "Binance",
-          capabilities: { ticker: true, tickers: true, ohlcv: true, orderbook: true, trades: true, websocket: false },
-          intervals: ["1m"],
-          maxCandlesPerRequest: 1000
-        })
-      ),
-    markets: () =>
-      network<ReadonlyArray<MarketInfo>>([
-        new MarketInfo({
-          symbol: "BTC/USDT",
-          id: "BTCUSDT",
-          base: "BTC",
-          quote: "USDT",
-          type: "spot",
-          active: true,
-          precision: { price: 0.01, amount: 0.0001 }
-        })
-      ]).pipe(Effect.catchTag("SymbolNotFound", Effect.die)),
-    ticker: (market) => network(tickerOf(market, 100)),
-    tickers: (_exchange, symbols) => network(symbols.map((s) => tickerOf(resolved(s), 100))),
-    ohlcv: unsupported,
-    orderBook: unsupported,
-    trades: unsupported,
-    status,
-    canWatch: () => Effect.succeed(false),
-    watchTicker: unsupported,
-    watchTrades: unsupported,
-    watchOrderBook: unsupported,
-    watchOHLCV: unsupported
-  }
-  return {
-    service,
-    calls,
-    script: (...next: ReadonlyArray<Step>) => Ref.update(steps, (list) => [...list, ...next]),
-    setMarketsLoaded: (value: boolean) => Ref.set(loaded, value)
-  } satisfies FakeUpstream
-})
+export const makeFakeUpstream = makeFakeUpstreamFor("binance")
 
 export const settings = (overrides: Partial<ResilienceSettings> = {}): ResilienceSettings => ({
   enabledExchanges: ["binance"],
@@ -157,3 +164,11 @@ export const settings = (overrides: Partial<ResilienceSettings> = {}): Resilienc
   circuitCooldown: Duration.seconds(30),
   ...overrides
 })
+
+/** Runs `effect` in the background, moves the TestClock by `by`, and returns its outcome. */
+export const settle = <A>(effect: Effect.Effect<A, MarketError>, by: Duration.DurationInput = "10 minutes") =>
+  Effect.gen(function* () {
+    const fiber = yield* Effect.fork(Effect.either(effect))
+    yield* TestClock.adjust(by)
+    return yield* Fiber.join(fiber)
+  })

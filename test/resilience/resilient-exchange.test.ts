@@ -1,6 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Clock, Duration, Effect, Either, Fiber, Option, Ref, TestClock } from "effect"
-import type { MarketError } from "../../src/Domain/Errors.js"
 import type { ResolvedMarket } from "../../src/Exchange/Exchange.js"
 import { makeResilientExchange, type ResilienceSettings } from "../../src/Resilience/ResilientExchange.js"
 import {
@@ -10,6 +9,7 @@ import {
   notFound,
   rateLimited,
   settings,
+  settle,
   timeout,
   unavailable
 } from "./fakeExchange.js"
@@ -23,14 +23,6 @@ const setup = (s: ResilienceSettings) =>
     const circuit = Effect.map(resilience.circuits, (all) => all["binance"])
     const callTimes = Ref.get(fake.calls)
     return { fake, exchange, circuit, callTimes }
-  })
-
-/** Runs `effect` in the background, moves the TestClock by `by`, and returns its outcome. */
-const settle = <A>(effect: Effect.Effect<A, MarketError>, by: Duration.DurationInput = "10 minutes") =>
-  Effect.gen(function* () {
-    const fiber = yield* Effect.fork(Effect.either(effect))
-    yield* TestClock.adjust(by)
-    return yield* Fiber.join(fiber)
   })
 
 const gaps = (times: ReadonlyArray<number>) => times.slice(1).map((t, i) => t - (times[i] ?? 0))
@@ -208,6 +200,18 @@ describe("circuit", () => {
       yield* TestClock.adjust("30 seconds")
       expect(Either.isRight(yield* settle(exchange.ticker(BTC), "1 millis"))).toBe(true)
       expect(yield* circuit).toMatchObject({ state: "closed", consecutiveFailures: 0 })
+    })
+  )
+
+  it.scoped("one failure that opens the circuit says 'failed once', not 'failed 1 times in a row'", () =>
+    Effect.gen(function* () {
+      const { fake, exchange } = yield* setup(settings({ maxRetries: 0, circuitFailureThreshold: 1 }))
+      yield* fake.script(unavailable)
+      yield* settle(exchange.ticker(BTC), "1 millis")
+      const refused = yield* settle(exchange.ticker(BTC), "1 millis")
+      expect(Option.map(Either.getLeft(refused), (e) => e.message)).toEqual(
+        Option.some("binance failed once; requests to it are paused for another 30 s")
+      )
     })
   )
 
