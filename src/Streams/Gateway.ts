@@ -268,9 +268,16 @@ class WsSession implements Transport {
       }
       const { hub, config } = this.shared
       this.handle ??= clientMessageHandler(this.connection, this.multiplexed, hub, config)
-      return Effect.zipRight(this.handle(next), this.handleAll())
+      // a defect answering one message must not leave the inbox unhandled (the connection would stop answering)
+      return Effect.zipRight(Effect.catchAllDefect(this.handle(next), this.failedMessage), this.handleAll())
     })
   }
+
+  private readonly failedMessage = (defect: unknown): Effect.Effect<void> =>
+    Effect.zipRight(
+      Effect.logError("stream client message failed", { defect: String(defect) }),
+      Effect.sync(() => this.connection.control.offer(errorOf("internal_error", "Internal server error")))
+    )
 
   private onMessage(data: Buffer): void {
     this.alive = true
