@@ -1,5 +1,6 @@
 import { HttpApi, OpenApi } from "@effect/platform"
 import { HealthGroup } from "./Health/Api.js"
+import { HistoryGroup } from "./History/Api.js"
 import { documentInvalidParameterOnly } from "./Http/OpenApiSpec.js"
 import { CompatGroup, MarketsGroup } from "./Markets/Api.js"
 import { VERSION } from "./Version.js"
@@ -8,6 +9,7 @@ export class Api extends HttpApi.make("mcp-crypto-data-server")
   .add(HealthGroup)
   .add(MarketsGroup)
   .add(CompatGroup)
+  .add(HistoryGroup)
   .annotate(OpenApi.Title, "mcp-crypto-data-server")
   .annotate(OpenApi.Version, VERSION)
   .annotate(

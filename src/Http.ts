@@ -2,6 +2,7 @@ import { HttpLayerRouter, HttpServerResponse } from "@effect/platform"
 import { Effect, Layer, Metric } from "effect"
 import { Api } from "./Api.js"
 import { HealthLive } from "./Health/Http.js"
+import { HistoryLive } from "./History/Http.js"
 import { DocsRoutes } from "./Http/Docs.js"
 import { GlobalMiddleware } from "./Http/Middleware.js"
 import { MetricsResponse } from "./Http/Observability.js"
@@ -57,7 +58,7 @@ const MetricsRoute = HttpLayerRouter.use((router) =>
 )
 
 export const ApiRoutes = HttpLayerRouter.addHttpApi(Api, { openapiPath: "/openapi.json" }).pipe(
-  Layer.provide([HealthLive, MarketsLive, CompatLive])
+  Layer.provide([HealthLive, MarketsLive, CompatLive, HistoryLive])
 )
 
 /** Every route of the server (REST, docs, MCP over HTTP); needs Exchange, ResponseCache, KvCache and AppConfig. */

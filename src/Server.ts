@@ -12,6 +12,7 @@ import { HotCache, HotCacheLive, type HotCacheService } from "./Http/HotCache.js
 import { RateLimiterLive } from "./Http/RateLimit.js"
 import { installJsonClientErrors } from "./Resilience/ClientErrors.js"
 import { ResilientExchangeLive } from "./Resilience/ResilientExchange.js"
+import { CandleHistoryLive } from "./Store/Service.js"
 import { StreamHubLive } from "./Streams/Http.js"
 import { installStreamGatewayWith } from "./Streams/Gateway.js"
 import { StreamHub } from "./Streams/StreamHub.js"
@@ -21,7 +22,7 @@ import { StreamHub } from "./Streams/StreamHub.js"
  * budgets and circuits), the caches, and CoinMarketCap for the ticker fallback.
  */
 export const ServicesLive = Layer.mergeAll(
-  ResilientExchangeLive.pipe(Layer.provide(ExchangeLive)),
+  CandleHistoryLive.pipe(Layer.provideMerge(ResilientExchangeLive), Layer.provide(ExchangeLive)),
   ResponseCacheLive.pipe(Layer.provideMerge(KvCacheLive)),
   Cmc.Default
 )

@@ -1,0 +1,62 @@
+import { PgClient } from "@effect/sql-pg"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import type { SqlClient, SqlError } from "@effect/sql"
+import { type ConfigError, Effect, Layer } from "effect"
+import { mkdirSync } from "node:fs"
+import { dirname } from "node:path"
+import { CandleStore, CandleStoreError, disabledCandleStore, makeCandleStore } from "./CandleStore.js"
+import { type StoreLocation, storeConfig } from "./Config.js"
+import { runMigrations } from "./Migrations.js"
+
+const sqlLayer = (
+  location: Exclude<StoreLocation, { engine: "none" }>
+): Layer.Layer<SqlClient.SqlClient, ConfigError.ConfigError | SqlError.SqlError> =>
+  location.engine === "sqlite"
+    ? Layer.provideMerge(
+        SqliteClient.layer({ filename: location.filename }),
+        Layer.effectDiscard(
+          Effect.sync(() => {
+            if (location.filename !== ":memory:") mkdirSync(dirname(location.filename), { recursive: true })
+          })
+        )
+      )
+    : PgClient.layer({ url: location.url, applicationName: "mcp-crypto-data-server", maxConnections: 5 })
+
+/** The candle store at `location`, migrated; `none` gives a store that keeps nothing. */
+export const candleStoreAt = (location: StoreLocation): Layer.Layer<CandleStore, CandleStoreError> => {
+  if (location.engine === "none") return Layer.succeed(CandleStore, disabledCandleStore)
+  const where = location.engine === "sqlite" ? location.filename : location.display
+  return Layer.effect(
+    CandleStore,
+    Effect.gen(function* () {
+      yield* runMigrations
+      const store = yield* makeCandleStore(location.engine)
+      yield* Effect.logInfo("candle store ready").pipe(
+        Effect.annotateLogs({ engine: location.engine, database: where })
+      )
+      return store
+    })
+  ).pipe(
+    Layer.provide(sqlLayer(location)),
+    Layer.mapError(
+      (cause) =>
+        new CandleStoreError({
+          message: `candle store (${location.engine}, ${where}) could not be opened: ${
+            typeof cause === "object" && cause !== null && "message" in cause ? String(cause.message) : String(cause)
+          }`,
+          cause
+        })
+    )
+  )
+}
+
+/** The candle store DATABASE_URL names (default sqlite://./data/market.sqlite). */
+export const CandleStoreLive: Layer.Layer<CandleStore, CandleStoreError> = Layer.unwrapEffect(
+  Effect.map(storeConfig, (config) => candleStoreAt(config.location))
+).pipe(
+  Layer.catchAll((error) =>
+    Layer.fail(
+      error._tag === "CandleStoreError" ? error : new CandleStoreError({ message: String(error), cause: error })
+    )
+  )
+)
