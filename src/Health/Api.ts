@@ -44,4 +44,5 @@ export class HealthGroup extends HttpApiGroup.make("health")
       .addSuccess(Health)
       .annotate(OpenApi.Summary, "Liveness and the state of each dependency")
   )
-  .annotate(OpenApi.Title, "Health") {}
+  .annotate(OpenApi.Title, "Health")
+  .annotate(OpenApi.Description, "Liveness probe: public, never rate limited") {}

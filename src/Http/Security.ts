@@ -3,17 +3,12 @@ import { Effect, Option, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { AppConfig } from "../AppConfig.js"
 import { Unauthorized } from "../Domain/Errors.js"
+import { DOCS_PATHS } from "./Docs.js"
 import { RateLimiter } from "./RateLimit.js"
 import { errorResponse, withHeaders } from "./Responses.js"
 
 /** Routes anyone may call: liveness probes and the API documentation. */
-const PUBLIC_PATHS: ReadonlySet<string> = new Set([
-  "/v1/health",
-  "/docs",
-  "/redoc",
-  "/redoc/redoc.standalone.js",
-  "/openapi.json"
-])
+const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/v1/health", "/openapi.json", ...Object.values(DOCS_PATHS)])
 
 const digest = (value: string) => createHash("sha256").update(value).digest()
 

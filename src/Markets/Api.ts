@@ -120,10 +120,16 @@ export class MarketsGroup extends HttpApiGroup.make("markets")
   .add(
     HttpApiEndpoint.get("exchanges", "/v1/exchanges")
       .addSuccess(ExchangeList)
+      .addError(UnknownExchange)
+      .addError(RateLimited)
       .annotate(OpenApi.Summary, "Enabled exchanges and what each supports")
   )
   .addError(Unauthorized)
-  .annotate(OpenApi.Title, "Markets") {}
+  .annotate(OpenApi.Title, "Markets")
+  .annotate(
+    OpenApi.Description,
+    "Market data of the enabled exchanges, cached for a few seconds (tickers) to minutes"
+  ) {}
 
 export class CompatGroup extends HttpApiGroup.make("compat")
   .add(
