@@ -4,6 +4,7 @@ import { Api } from "./Api.js"
 import { HealthLive } from "./Health/Http.js"
 import { HistoryLive } from "./History/Http.js"
 import { DocsRoutes } from "./Http/Docs.js"
+import { DashboardRoutes } from "./Http/Dashboard.js"
 import { GlobalMiddleware } from "./Http/Middleware.js"
 import { MetricsResponse } from "./Http/Observability.js"
 import { CompatLive, MarketsLive } from "./Markets/Http.js"
@@ -70,4 +71,4 @@ export const AppRoutes = Layer.mergeAll(
   McpRoutes,
   MetricsRoute,
   GlobalMiddleware
-).pipe(Layer.provideMerge(StreamHubLive))
+).pipe(Layer.provideMerge(StreamHubLive), Layer.provideMerge(DashboardRoutes)) // built first: the page loads before any API key
