@@ -1,5 +1,6 @@
-import { Clock, Data, Duration, Effect, Either, Layer, Option, Ref } from "effect"
+import { Clock, Data, Duration, Effect, Either, Layer, Metric, Option, Ref } from "effect"
 import { AppConfig } from "../AppConfig.js"
+import { upstreamErrors } from "../Metrics.js"
 import {
   NotSupported,
   SymbolNotFound,
@@ -92,6 +93,25 @@ interface Slot {
   readonly status: Effect.Effect<ExchangeStatus>
 }
 
+interface CallContext {
+  readonly exchange: string
+  readonly method: string
+  readonly symbol?: string
+}
+
+/** The one warning a failed upstream call logs, then the failure. */
+const failWithWarning = <E extends Error>(ctx: CallContext, error: E, upstreamError: string) =>
+  Effect.logWarning(`${ctx.exchange} ${ctx.method} failed: ${error.message}`).pipe(
+    Effect.annotateLogs({
+      exchange: ctx.exchange,
+      method: ctx.method,
+      ...(ctx.symbol === undefined ? {} : { symbol: ctx.symbol }),
+      reason: error.message,
+      upstreamError
+    }),
+    Effect.zipRight(Effect.fail(error))
+  )
+
 const describeCause = (cause: unknown): string => {
   const text = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause)
   return text.length > 500 ? `${text.slice(0, 500)}…` : text
@@ -122,7 +142,7 @@ const make = (options: ExchangeLiveOptions) =>
 
     /** `guardMs` undefined: no guard at all (watch calls legitimately wait for the next update). */
     const call = <A, E extends Error>(
-      ctx: { readonly exchange: string; readonly method: string; readonly symbol?: string },
+      ctx: CallContext,
       guardMs: number | undefined,
       f: () => Promise<A>,
       mapError: (cause: unknown) => E
@@ -149,18 +169,21 @@ const make = (options: ExchangeLiveOptions) =>
                   source: ctx.exchange
                 })
               : mapError(failure.cause)
-          return Effect.logWarning(`${ctx.exchange} ${ctx.method} failed: ${mapped.message}`).pipe(
-            Effect.annotateLogs({
-              exchange: ctx.exchange,
-              method: ctx.method,
-              ...(ctx.symbol === undefined ? {} : { symbol: ctx.symbol }),
-              upstreamError: failure._tag === "CallFailed" ? describeCause(failure.cause) : "call guard timeout"
-            }),
-            Effect.zipRight(Effect.fail(mapped))
+          return failWithWarning(
+            ctx,
+            mapped,
+            failure._tag === "CallFailed" ? describeCause(failure.cause) : "call guard timeout"
           )
         })
       )
     }
+
+    /**
+     * The second half of the integrity gate: a decoded result that contradicts itself or the request fails like a
+     * broken body does, with one warning.
+     */
+    const checked = <A>(ctx: CallContext, result: Either.Either<A, UpstreamBadResponse>) =>
+      Either.isRight(result) ? Effect.succeed(result.right) : failWithWarning(ctx, result.left, result.left.message)
 
     /** A ccxt call about one symbol. */
     const callSymbol = <A>(exchange: string, method: string, symbol: string, f: () => Promise<A>) =>
@@ -196,15 +219,19 @@ const make = (options: ExchangeLiveOptions) =>
           lastError: null
         })
 
+        // what ccxt held after the last good load, to put back when a refresh fails
+        let lastGood: { readonly markets: unknown; readonly currencies: unknown } | undefined
         const load = Effect.gen(function* () {
           const c = yield* client.get
+          const ctx = { exchange: id, method: "loadMarkets" }
           const raw = yield* call(
-            { exchange: id, method: "loadMarkets" },
+            ctx,
             loadGuardMs,
             () => c.loadMarkets(true),
-            (e) => mapUpstreamError(e, { exchange: id, method: "loadMarkets", timeoutMs })
+            (e) => mapUpstreamError(e, { ...ctx, timeoutMs })
           )
-          const list = yield* decodeMarkets(id, raw)
+          const list = yield* checked(ctx, decodeMarkets(id, raw))
+          lastGood = { markets: c.markets, currencies: c.currencies }
           const now = yield* Clock.currentTimeMillis
           yield* Ref.set(state, { status: "ready", marketsLoadedAt: now, markets: list.length, lastError: null })
           return { list, index: makeSymbolIndex(list) }
@@ -212,19 +239,39 @@ const make = (options: ExchangeLiveOptions) =>
           Effect.tapError((error) =>
             Effect.gen(function* () {
               const previous = yield* Ref.get(state)
-              const hadMarkets = previous.marketsLoadedAt !== null
-              if (hadMarkets) {
-                // ccxt keeps a rejected loadMarkets promise and every later fetch* would rethrow it
-                const open = yield* client.peek
-                if (Option.isSome(open)) open.value.marketsLoading = Promise.resolve(open.value.markets)
+              const open = yield* client.peek
+              if (lastGood !== undefined && Option.isSome(open)) {
+                // ccxt may have stored the broken list, and keeps a rejected loadMarkets promise that every later
+                // fetch* would rethrow: the previous good list stays in force
+                open.value.setMarkets?.(lastGood.markets, lastGood.currencies)
+                open.value.marketsLoading = Promise.resolve(open.value.markets)
               }
-              yield* Ref.set(state, { ...previous, status: hadMarkets ? "ready" : "error", lastError: error.message })
+              yield* Ref.set(state, {
+                ...previous,
+                status: lastGood !== undefined ? "ready" : "error",
+                lastError: error.message
+              })
             })
           )
         )
         const markets = yield* makeMemo(load)
         const refresh = markets.peek.pipe(
-          Effect.flatMap((current) => (Option.isSome(current) ? Effect.ignore(markets.reload) : Effect.void))
+          Effect.flatMap((current) =>
+            Option.isSome(current)
+              ? markets.reload.pipe(
+                  // the refresh runs outside the resilience layer, which counts every other upstream failure
+                  Effect.catchAll((error) => {
+                    const counter: Metric.Metric.Counter<number> = upstreamErrors.pipe(
+                      Metric.tagged("source", id),
+                      Metric.tagged("method", "loadMarkets"),
+                      Metric.tagged("code", error.code)
+                    )
+                    return Metric.increment(counter)
+                  }),
+                  Effect.asVoid
+                )
+              : Effect.void
+          )
         )
         return {
           id,
@@ -320,7 +367,10 @@ const make = (options: ExchangeLiveOptions) =>
       const { slot, client } = yield* ready(market.exchange)
       yield* requireCapability(slot.id, client, "fetchTicker")
       const raw = yield* callSymbol(slot.id, "fetchTicker", market.symbol, () => client.fetchTicker(market.symbol))
-      return yield* decodeTicker(slot.id, market.symbol, raw)
+      return yield* checked(
+        { exchange: slot.id, method: "fetchTicker", symbol: market.symbol },
+        decodeTicker(slot.id, market.symbol, raw)
+      )
     })
 
     const tickers = Effect.fn("Exchange.tickers")(function* (exchange: string, symbols: ReadonlyArray<string>) {
@@ -340,14 +390,16 @@ const make = (options: ExchangeLiveOptions) =>
               ? mapCcxtError(e, { exchange: slot.id, method: "fetchTickers", symbol: unique[0] ?? "", timeoutMs })
               : mapUpstreamError(e, { exchange: slot.id, method: "fetchTickers", timeoutMs })
         )
-        return yield* decodeTickers(slot.id, resolved, raw)
+        return yield* checked({ exchange: slot.id, method: "fetchTickers" }, decodeTickers(slot.id, resolved, raw))
       }
       yield* requireCapability(slot.id, client, "fetchTicker")
       return yield* Effect.forEach(
         resolved,
         (symbol) =>
           callSymbol(slot.id, "fetchTicker", symbol, () => client.fetchTicker(symbol)).pipe(
-            Effect.flatMap((raw) => decodeTicker(slot.id, symbol, raw))
+            Effect.flatMap((raw) =>
+              checked({ exchange: slot.id, method: "fetchTicker", symbol }, decodeTicker(slot.id, symbol, raw))
+            )
           ),
         { concurrency: TICKER_CONCURRENCY }
       )
@@ -371,7 +423,11 @@ const make = (options: ExchangeLiveOptions) =>
       const fetchPage = (since: number | undefined, limit: number) =>
         callSymbol(slot.id, "fetchOHLCV", market.symbol, () =>
           client.fetchOHLCV(market.symbol, request.interval, since, limit)
-        ).pipe(Effect.flatMap((raw) => decodeCandles(slot.id, raw)))
+        ).pipe(
+          Effect.flatMap((raw) =>
+            checked({ exchange: slot.id, method: "fetchOHLCV", symbol: market.symbol }, decodeCandles(slot.id, raw))
+          )
+        )
       const candles = yield* fetchOhlcvPaged({
         fetch: fetchPage,
         // paging needs the candle length; an interval ccxt knows but we cannot size gets one request
@@ -393,7 +449,10 @@ const make = (options: ExchangeLiveOptions) =>
       const raw = yield* callSymbol(slot.id, "fetchOrderBook", market.symbol, () =>
         client.fetchOrderBook(market.symbol, depth)
       )
-      return yield* decodeOrderBook(slot.id, market.symbol, depth, raw)
+      return yield* checked(
+        { exchange: slot.id, method: "fetchOrderBook", symbol: market.symbol },
+        decodeOrderBook(slot.id, market.symbol, depth, raw)
+      )
     })
 
     const trades = Effect.fn("Exchange.trades")(function* (market: ResolvedMarket, limit: number) {
@@ -403,7 +462,10 @@ const make = (options: ExchangeLiveOptions) =>
       const raw = yield* callSymbol(slot.id, "fetchTrades", market.symbol, () =>
         client.fetchTrades(market.symbol, undefined, count)
       )
-      return yield* decodeTrades(slot.id, market.symbol, count, raw)
+      return yield* checked(
+        { exchange: slot.id, method: "fetchTrades", symbol: market.symbol },
+        decodeTrades(slot.id, market.symbol, count, raw)
+      )
     })
 
     const canWatch = Effect.fn("Exchange.canWatch")(function* (exchange: string, channel: StreamChannel) {
@@ -467,7 +529,7 @@ const make = (options: ExchangeLiveOptions) =>
             () => run(c) ?? Promise.reject(new Error(`${slot.id} has no ${method}`)),
             mapError
           )
-          return yield* decode(slot.id, raw)
+          return yield* checked({ exchange: slot.id, method, symbol: market.symbol }, decode(slot.id, raw))
         })
         return { next, reset } satisfies Watcher<A>
       })

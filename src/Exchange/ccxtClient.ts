@@ -2,6 +2,7 @@ import type * as CcxtModule from "ccxt"
 import { Data, Effect, Option, Predicate } from "effect"
 import type { DescribableClient } from "./decode.js"
 import { retryAfterMsOf } from "./errors.js"
+import { assertIntegrity } from "./integrity.js"
 
 /** The part of a ccxt exchange instance the service uses; every result is decoded before use. */
 export interface CcxtClient extends DescribableClient {
@@ -124,8 +125,10 @@ export const watchTickerParams = (id: string): Record<string, unknown> =>
   id.startsWith("binance") ? { name: "ticker" } : {}
 
 /**
- * Subclass whose errors carry `httpStatus` and `retryAfterMs` from the very response that caused them. ccxt only
- * exposes headers through `last_response_headers`, which concurrent requests overwrite.
+ * Subclass whose errors carry `httpStatus` and `retryAfterMs` from the very response that caused them (ccxt only
+ * exposes headers through `last_response_headers`, which concurrent requests overwrite), and the integrity gate: ccxt
+ * calls handleErrors with the raw body and its parse for every REST answer, before it builds a result out of it, so a
+ * 2xx body that is not the documented JSON is rejected here (integrity.ts) and never becomes an empty result.
  */
 const withHttpMeta = (Base: CcxtConstructor): CcxtConstructor =>
   class extends Base {
@@ -141,6 +144,7 @@ const withHttpMeta = (Base: CcxtConstructor): CcxtConstructor =>
       requestBody: unknown
     ): unknown {
       try {
+        assertIntegrity(this.id, code, url, typeof body === "string" ? body : "", response)
         const skip = super.handleErrors(code, reason, url, method, headers, body, response, requestHeaders, requestBody)
         if (skip === undefined) this.handleHttpStatusCode(code, reason, url, method, body)
         return true

@@ -64,6 +64,7 @@ export const CcxtOrderBook = Schema.Struct({
 
 export const CcxtTrade = Schema.Struct({
   id: OptionalString,
+  symbol: OptionalString,
   timestamp: Schema.Finite,
   price: Schema.Finite,
   amount: Schema.Finite,
@@ -128,6 +129,12 @@ const requireObject = (what: string, exchange: string, raw: unknown): Either.Eit
         })
       )
 
+/** A decoded payload that contradicts itself or the request (the second half of the integrity gate). */
+const inconsistent = (what: string, exchange: string, problem: string) =>
+  Either.left(
+    new UpstreamBadResponse({ message: `inconsistent ${what} from ${exchange}: ${problem}`, source: exchange })
+  )
+
 export const decodeTicker = (
   exchange: string,
   symbol: string,
@@ -135,9 +142,12 @@ export const decodeTicker = (
 ): Either.Either<Ticker, UpstreamBadResponse> =>
   requireObject("ticker", exchange, raw).pipe(
     Either.flatMap((obj) => Either.mapLeft(Schema.decodeUnknownEither(CcxtTicker)(obj), malformed("ticker", exchange))),
-    Either.map(
-      ({ info, symbol: _symbol, ...fields }) =>
-        new Ticker({ ...fields, exchange, symbol, source: "exchange", raw: info })
+    Either.flatMap(({ info, symbol: answered, ...fields }) =>
+      answered !== symbol
+        ? inconsistent("ticker", exchange, `asked for ${symbol}, got ${answered}`)
+        : fields.last <= 0
+          ? inconsistent("ticker", exchange, `last price ${fields.last} is not positive`)
+          : Either.right(new Ticker({ ...fields, exchange, symbol, source: "exchange", raw: info }))
     )
   )
 
@@ -153,9 +163,9 @@ export const decodeTickers = (
     )
     const out: Array<Ticker> = []
     for (const symbol of symbols) {
-      const entry =
-        dict[symbol] ??
-        Object.values(dict).find((t) => typeof t === "object" && t !== null && "symbol" in t && t.symbol === symbol)
+      const entry = Object.hasOwn(dict, symbol)
+        ? dict[symbol]
+        : Object.values(dict).find((t) => Predicate.isRecord(t) && t["symbol"] === symbol)
       if (entry === undefined) {
         return yield* Either.left(
           new UpstreamBadResponse({ message: `${exchange} returned no ticker for ${symbol}`, source: exchange })
@@ -166,15 +176,44 @@ export const decodeTickers = (
     return out
   })
 
+/** Why a candle is impossible, or undefined: low ≤ open, close ≤ high, volume ≥ 0. */
+const candleProblem = (open: number, high: number, low: number, close: number, volume: number): string | undefined =>
+  low > Math.min(open, close) || high < Math.max(open, close)
+    ? `low ${low} / high ${high} do not enclose open ${open} and close ${close}`
+    : volume < 0
+      ? `negative volume ${volume}`
+      : undefined
+
 export const decodeCandles = (exchange: string, raw: unknown): Either.Either<Array<Candle>, UpstreamBadResponse> =>
   Schema.decodeUnknownEither(CcxtOhlcv)(raw).pipe(
     Either.mapLeft(malformed("candles", exchange)),
-    Either.map((rows) =>
-      rows.map(
-        ([timestamp, open, high, low, close, volume]) => new Candle({ timestamp, open, high, low, close, volume })
-      )
-    )
+    Either.flatMap((rows) => {
+      const candles: Array<Candle> = []
+      for (const [timestamp, open, high, low, close, volume] of rows) {
+        const problem = candleProblem(open, high, low, close, volume)
+        if (problem !== undefined) {
+          return inconsistent("candles", exchange, `candle at ${new Date(timestamp).toISOString()}: ${problem}`)
+        }
+        candles.push(new Candle({ timestamp, open, high, low, close, volume }))
+      }
+      return Either.right(candles)
+    })
   )
+
+type Level = readonly [number, number, ...Array<unknown>]
+
+/** Why a book side is impossible, or undefined: best price first, no price twice, positive prices and sizes. */
+const sideProblem = (name: string, rows: ReadonlyArray<Level>, descending: boolean): string | undefined => {
+  for (let i = 0; i < rows.length; i++) {
+    const [price, amount] = rows[i] ?? [0, 0]
+    if (!(price > 0) || !(amount > 0)) return `${name}[${i}] has price ${price} and size ${amount}`
+    const previous = rows[i - 1]?.[0]
+    if (previous !== undefined && (descending ? price >= previous : price <= previous)) {
+      return `${name} are not sorted best first (${previous} then ${price})`
+    }
+  }
+  return undefined
+}
 
 export const decodeOrderBook = (
   exchange: string,
@@ -186,21 +225,20 @@ export const decodeOrderBook = (
     Either.flatMap((obj) =>
       Either.mapLeft(Schema.decodeUnknownEither(CcxtOrderBook)(obj), malformed("order book", exchange))
     ),
-    Either.map((book) => {
-      const levels = (rows: ReadonlyArray<readonly [number, number, ...Array<unknown>]>) =>
-        rows.map(([price, amount]) => new BookLevel({ price, amount }))
+    Either.flatMap((book) => {
+      const problem = sideProblem("bids", book.bids, true) ?? sideProblem("asks", book.asks, false)
+      if (problem !== undefined) return inconsistent("order book", exchange, problem)
+      const bestBid = book.bids[0]?.[0]
+      const bestAsk = book.asks[0]?.[0]
+      if (bestBid !== undefined && bestAsk !== undefined && bestBid >= bestAsk) {
+        return inconsistent("order book", exchange, `crossed: best bid ${bestBid} >= best ask ${bestAsk}`)
+      }
       const n = Math.max(0, Math.floor(limit))
-      return new OrderBook({
-        exchange,
-        symbol,
-        bids: levels(book.bids)
-          .sort((a, b) => b.price - a.price)
-          .slice(0, n),
-        asks: levels(book.asks)
-          .sort((a, b) => a.price - b.price)
-          .slice(0, n),
-        timestamp: book.timestamp
-      })
+      const levels = (rows: ReadonlyArray<Level>) =>
+        rows.slice(0, n).map(([price, amount]) => new BookLevel({ price, amount }))
+      return Either.right(
+        new OrderBook({ exchange, symbol, bids: levels(book.bids), asks: levels(book.asks), timestamp: book.timestamp })
+      )
     })
   )
 
@@ -213,18 +251,29 @@ export const decodeTrades = (
 ): Either.Either<Trades, UpstreamBadResponse> =>
   Schema.decodeUnknownEither(CcxtTrades)(raw).pipe(
     Either.mapLeft(malformed("trades", exchange)),
-    Either.map((rows) => {
+    Either.flatMap((rows) => {
+      for (const t of rows) {
+        if (t.symbol !== null && t.symbol !== symbol) {
+          return inconsistent("trades", exchange, `asked for ${symbol}, got a ${t.symbol} trade`)
+        }
+        if (!(t.price > 0) || !(t.amount > 0)) {
+          return inconsistent("trades", exchange, `trade ${t.id ?? "?"} has price ${t.price} and amount ${t.amount}`)
+        }
+      }
       const trades = rows
         .map(
           (t) => new Trade({ trade_id: t.id, timestamp: t.timestamp, price: t.price, amount: t.amount, side: t.side })
         )
         .sort((a, b) => a.timestamp - b.timestamp)
       const n = Math.max(0, Math.floor(limit))
-      return new Trades({ exchange, symbol, trades: n === 0 ? [] : trades.slice(-n) })
+      return Either.right(new Trades({ exchange, symbol, trades: n === 0 ? [] : trades.slice(-n) }))
     })
   )
 
-/** Every well-formed market of a ccxt markets dictionary, sorted by symbol; malformed entries are skipped. */
+/**
+ * Every well-formed market of a ccxt markets dictionary, sorted by symbol; malformed entries are skipped. An exchange
+ * lists markets, so none at all is a broken answer, not a fact to serve.
+ */
 export const decodeMarkets = (
   exchange: string,
   raw: unknown
@@ -240,6 +289,10 @@ export const decodeMarkets = (
           })
         )
         .sort((a, b) => (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0))
+    ),
+    Either.filterOrLeft(
+      (list) => list.length > 0,
+      () => new UpstreamBadResponse({ message: `${exchange} listed no markets`, source: exchange })
     )
   )
 

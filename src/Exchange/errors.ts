@@ -8,6 +8,7 @@ import {
   UpstreamTimeout,
   UpstreamUnavailable
 } from "../Domain/Errors.js"
+import { IntegrityViolation } from "./integrity.js"
 import { parseRetryAfter as parseRetryAfterHeader, retryAfterHeader } from "../Resilience/RetryAfter.js"
 
 /** Seconds a client should wait when the upstream gave no hint. */
@@ -111,6 +112,12 @@ const classify = (error: unknown, ctx: ErrorContext, symbol: string | undefined)
   const chain = errorClassChain(error)
   const is = (name: string): boolean => chain.includes(name)
   const { httpStatus, retryAfterMs } = httpMetaOf(error)
+  if (error instanceof IntegrityViolation) {
+    return new UpstreamBadResponse({
+      message: `${source} sent a bad response to ${ctx.method}: ${error.reason}`,
+      source
+    })
+  }
   const symbolNotFound = (s: string) =>
     new SymbolNotFound({
       message: `Symbol "${s}" is not listed on ${source}.`,

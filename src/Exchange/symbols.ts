@@ -1,11 +1,11 @@
 import { UnknownExchange } from "../Domain/Errors.js"
 
-/** Ids ccxt removed, mapped to their replacement. */
-export const EXCHANGE_ALIASES: Readonly<Record<string, string>> = { coinbasepro: "coinbaseexchange" }
+/** Ids ccxt removed, mapped to their replacement (a Map: client-given names must never reach Object.prototype). */
+export const EXCHANGE_ALIASES: ReadonlyMap<string, string> = new Map([["coinbasepro", "coinbaseexchange"]])
 
 export const canonicalExchangeId = (raw: string): string => {
   const id = raw.trim().toLowerCase()
-  return EXCHANGE_ALIASES[id] ?? id
+  return EXCHANGE_ALIASES.get(id) ?? id
 }
 
 /** ccxt ids are short lowercase alphanumerics; anything else cannot be one, so ccxt need not be imported to reject it. */
@@ -82,7 +82,7 @@ export const unknownExchangeError = (
   const lower = raw.toLowerCase()
   const id = canonicalExchangeId(raw)
   const enabledList = enabled.join(", ")
-  const aliasTarget = EXCHANGE_ALIASES[lower]
+  const aliasTarget = EXCHANGE_ALIASES.get(lower)
   if (aliasTarget !== undefined) {
     return new UnknownExchange({
       message:

@@ -412,6 +412,8 @@ export class BinanceVenue implements Venue {
           spec
         )
       }
+      case "error-envelope-200":
+        return error(200, -1001, "Internal error; unable to process your request. Please try again.")
       case "error-503-json":
         return withRetryAfter(
           error(503, -1008, "Server is currently overloaded with other requests. Please try again in a few minutes."),

@@ -1,6 +1,7 @@
 /** Injected failures: which request they hit, and the generic bodies shared by all venues. */
 
 import { isEmulatedExchange, type EmulatedExchange } from "./markets.js"
+import type { RestRequest } from "./protocol.js"
 
 export type FaultKind =
   | "rate-limit-429"
@@ -12,6 +13,12 @@ export type FaultKind =
   | "truncated-json"
   | "html-200"
   | "empty-200"
+  | "empty-object-200"
+  | "empty-array-200"
+  | "null-200"
+  | "error-envelope-200"
+  | "wrong-types-200"
+  | "other-symbol"
   | "delay"
   | "reset"
   | "ws-stall"
@@ -27,6 +34,12 @@ export const FAULT_KINDS: ReadonlyArray<FaultKind> = [
   "truncated-json",
   "html-200",
   "empty-200",
+  "empty-object-200",
+  "empty-array-200",
+  "null-200",
+  "error-envelope-200",
+  "wrong-types-200",
+  "other-symbol",
   "delay",
   "reset",
   "ws-stall",
@@ -41,6 +54,10 @@ export interface FaultSpec {
   endpoint?: string
   /** REST: requests it applies to; ws-close: connections it closes. Default: unlimited until clearFaults(). */
   times?: number
+  /** REST: matching requests to let through untouched before the fault applies (e.g. the second page of a walk). */
+  after?: number
+  /** truncated-json: bytes of the normal body kept (default half of it; at least 1, at most all but the last). */
+  keepBytes?: number
   /** Seconds, sent as Retry-After on 429/418/503. */
   retryAfter?: number
   /** ms epoch for binance's 418 body. */
@@ -51,9 +68,29 @@ export interface FaultSpec {
 
 export const isWsFault = (kind: FaultKind): boolean => kind === "ws-stall" || kind === "ws-close"
 
+/**
+ * The request as if it had named the next market of the venue wherever it names one (path or parameters): answering
+ * it gives "another symbol's payload".
+ */
+export const otherSymbolRequest = (
+  markets: ReadonlyArray<{ readonly id: string }>,
+  request: RestRequest
+): RestRequest => {
+  const next = new Map(markets.map((m, i) => [m.id, markets[(i + 1) % markets.length]?.id ?? m.id]))
+  const ids = [...next.keys()]
+    .sort((a, b) => b.length - a.length)
+    .map((id) => id.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))
+  const pattern = new RegExp(ids.join("|"), "g")
+  const swap = (text: string) => text.replace(pattern, (id) => next.get(id) ?? id)
+  const params = new URLSearchParams()
+  for (const [key, value] of request.params) params.append(key, swap(value))
+  return { ...request, path: swap(request.path), params }
+}
+
 interface ActiveFault {
   readonly spec: FaultSpec
   remaining: number
+  skip: number
 }
 
 /** Faults in injection order; the first active one that matches a request applies and is consumed. */
@@ -61,7 +98,7 @@ export class FaultRegistry {
   private faults: ActiveFault[] = []
 
   add(spec: FaultSpec): void {
-    this.faults.push({ spec, remaining: spec.times ?? Number.POSITIVE_INFINITY })
+    this.faults.push({ spec, remaining: spec.times ?? Number.POSITIVE_INFINITY, skip: spec.after ?? 0 })
   }
 
   clear(): void {
@@ -83,6 +120,10 @@ export class FaultRegistry {
           ? !marketListPaths.has(path)
           : path === spec.endpoint || path.startsWith(spec.endpoint)
       if (!matches) continue
+      if (fault.skip > 0) {
+        fault.skip -= 1
+        return undefined
+      }
       fault.remaining -= 1
       return spec
     }
@@ -127,7 +168,7 @@ export const parseFaultSpec = (input: unknown): FaultSpec | string => {
     if (typeof endpoint !== "string" || !endpoint.startsWith("/")) return "endpoint must be a path starting with /"
     spec.endpoint = endpoint
   }
-  for (const key of ["times", "retryAfter", "bannedUntil", "delayMs"] as const) {
+  for (const key of ["times", "after", "keepBytes", "retryAfter", "bannedUntil", "delayMs"] as const) {
     const value = record[key]
     if (value === undefined) continue
     if (typeof value !== "number" || !Number.isFinite(value) || value < 0) return `${key} must be a number >= 0`
@@ -165,8 +206,33 @@ export const htmlMaintenance200 = (): RawResponse => ({
 
 export const empty200 = (): RawResponse => ({ status: 200, contentType: "application/json", body: "" })
 
-/** A valid body cut in half: what a proxy dropping the connection mid-body leaves behind. */
-export const truncate = (body: string): string => body.slice(0, Math.max(1, Math.floor(body.length / 2)))
+/** A valid body cut short (in half by default): what a proxy dropping the connection mid-body leaves behind. */
+export const truncate = (body: string, keep?: number): string =>
+  body.slice(0, Math.min(Math.max(1, body.length - 1), Math.max(1, Math.floor(keep ?? body.length / 2))))
+
+const jsonBody = (body: unknown): RawResponse => ({
+  status: 200,
+  contentType: "application/json;charset=UTF-8",
+  body: JSON.stringify(body)
+})
+
+/** Every string and number of a JSON value turned into a boolean, keys and nesting kept: a schema change upstream. */
+export const wrongTypes = (value: unknown): unknown =>
+  Array.isArray(value)
+    ? value.map(wrongTypes)
+    : typeof value === "object" && value !== null
+      ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, wrongTypes(v)]))
+      : typeof value === "string" || typeof value === "number"
+        ? true
+        : value
+
+const parseOr = (body: string): unknown => {
+  try {
+    return JSON.parse(body) as unknown
+  } catch {
+    return body
+  }
+}
 
 export const withRetryAfter = (response: RawResponse, spec: FaultSpec): RawResponse =>
   spec.retryAfter === undefined
@@ -193,12 +259,22 @@ export const genericFault = (spec: FaultSpec, normal: () => RawResponse): RawRes
       )
     case "truncated-json": {
       const response = normal()
-      return { ...response, status: 200, body: truncate(response.body) }
+      return { ...response, status: 200, body: truncate(response.body, spec.keepBytes) }
     }
     case "html-200":
       return htmlMaintenance200()
     case "empty-200":
       return empty200()
+    case "empty-object-200":
+      return jsonBody({})
+    case "empty-array-200":
+      return jsonBody([])
+    case "null-200":
+      return jsonBody(null)
+    case "error-envelope-200":
+      return jsonBody({ message: "Internal server error" })
+    case "wrong-types-200":
+      return jsonBody(wrongTypes(parseOr(normal().body)))
     default:
       return normal()
   }

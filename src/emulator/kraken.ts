@@ -375,6 +375,9 @@ export class KrakenVenue implements Venue {
         )
       case "error-503-json":
         return withRetryAfter(json(503, { error: ["EService:Unavailable"] }), spec)
+      case "error-envelope-200":
+        // kraken reports its errors in a 200 envelope; ccxt maps the text (EService:Unavailable would be a 503)
+        return json(200, { error: ["EGeneral:Invalid arguments"] })
       default:
         return genericFault(spec, () => this.rest(request))
     }

@@ -7,9 +7,9 @@ import { BinanceVenue } from "./binance.js"
 import { BookFeed } from "./book.js"
 import { Clock, type ClockMode } from "./clock.js"
 import { CoinbaseExchangeVenue } from "./coinbaseexchange.js"
-import { FaultRegistry, parseFaultSpec, type FaultSpec, type RawResponse } from "./faults.js"
+import { FaultRegistry, otherSymbolRequest, parseFaultSpec, type FaultSpec, type RawResponse } from "./faults.js"
 import { KrakenVenue } from "./kraken.js"
-import { EMULATED_EXCHANGES, isEmulatedExchange, type EmulatedExchange, type MarketSpec } from "./markets.js"
+import { EMULATED_EXCHANGES, isEmulatedExchange, MARKETS, type EmulatedExchange, type MarketSpec } from "./markets.js"
 import { DEFAULT_HISTORY_MS, EmulatorModel } from "./model.js"
 import { json, type RestRequest, type Venue, type VenueContext, type WsPeer, type WsSession } from "./protocol.js"
 
@@ -340,6 +340,9 @@ export class EmulatorServer implements VenueContext {
         })
         return
       }
+      case "other-symbol":
+        writeResponse(res, venue.rest(otherSymbolRequest(MARKETS[exchange], request())))
+        return
       default:
         writeResponse(res, venue.faultResponse(fault, request()))
     }

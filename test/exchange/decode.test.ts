@@ -70,7 +70,7 @@ describe("decodeTicker", () => {
   })
 
   it("turns non-finite optional numbers into null", () => {
-    const t = right(decodeTicker("okx", "BTC/USDT", { ...krakenTicker, bid: Number.NaN, ask: "67230" }))
+    const t = right(decodeTicker("okx", "BTC/USD", { ...krakenTicker, bid: Number.NaN, ask: "67230" }))
     expect([t.bid, t.ask]).toEqual([null, null])
   })
 
@@ -83,6 +83,15 @@ describe("decodeTicker", () => {
       source: "kraken",
       message: "malformed ticker from kraken: last: Expected number, actual undefined"
     })
+  })
+
+  it("rejects another symbol's ticker and a non-positive last price (the integrity gate)", () => {
+    expect(left(decodeTicker("binance", "BTC/USDT", { ...krakenTicker, symbol: "ETH/USDT" })).message).toBe(
+      "inconsistent ticker from binance: asked for BTC/USDT, got ETH/USDT"
+    )
+    expect(left(decodeTicker("kraken", "BTC/USD", { ...krakenTicker, last: 0 })).message).toBe(
+      "inconsistent ticker from kraken: last price 0 is not positive"
+    )
   })
 
   it("rejects a non-object info and a missing payload", () => {
@@ -116,6 +125,19 @@ describe("decodeCandles", () => {
     expect(right(decodeCandles("binance", []))).toEqual([])
   })
 
+  it("rejects impossible candles (the integrity gate)", () => {
+    const at = (row: Array<number>) => left(decodeCandles("kraken", [[0, 10, 12, 9, 11, 1], row])).message
+    expect(at([60_000, 10, 9.5, 9, 11, 1])).toBe(
+      "inconsistent candles from kraken: candle at 1970-01-01T00:01:00.000Z: low 9 / high 9.5 do not enclose open 10 and close 11"
+    )
+    expect(at([60_000, 10, 12, 10.5, 11, 1])).toBe(
+      "inconsistent candles from kraken: candle at 1970-01-01T00:01:00.000Z: low 10.5 / high 12 do not enclose open 10 and close 11"
+    )
+    expect(at([60_000, 10, 12, 9, 11, -1])).toBe(
+      "inconsistent candles from kraken: candle at 1970-01-01T00:01:00.000Z: negative volume -1"
+    )
+  })
+
   it("rejects a row with an undefined value and a missing payload", () => {
     expect(
       left(
@@ -135,18 +157,18 @@ describe("decodeCandles", () => {
 })
 
 describe("decodeOrderBook", () => {
-  it("sorts bids descending and asks ascending, then truncates", () => {
+  it("keeps the best `limit` levels of a sorted book", () => {
     const book = right(
       decodeOrderBook("binance", "BTC/USDT", 2, {
         bids: [
-          [99, 1],
           [101, 2],
-          [100, 3]
+          [100, 3],
+          [99, 1]
         ],
         asks: [
-          [104, 1],
           [102, 2, 7],
-          [103, 3]
+          [103, 3],
+          [104, 1]
         ],
         timestamp: undefined,
         nonce: 5
@@ -161,6 +183,48 @@ describe("decodeOrderBook", () => {
       [103, 3]
     ])
     expect(book.timestamp).toBeNull()
+  })
+
+  it("rejects unsorted, repeated, crossed and non-positive levels (the integrity gate)", () => {
+    const problem = (bids: Array<[number, number]>, asks: Array<[number, number]>) =>
+      left(decodeOrderBook("kraken", "BTC/USD", 5, { bids, asks })).message
+    expect(
+      problem(
+        [
+          [99, 1],
+          [101, 2]
+        ],
+        [[102, 1]]
+      )
+    ).toBe("inconsistent order book from kraken: bids are not sorted best first (99 then 101)")
+    expect(
+      problem(
+        [[101, 1]],
+        [
+          [103, 1],
+          [102, 2]
+        ]
+      )
+    ).toBe("inconsistent order book from kraken: asks are not sorted best first (103 then 102)")
+    expect(
+      problem(
+        [
+          [101, 1],
+          [101, 2]
+        ],
+        [[102, 1]]
+      )
+    ).toBe("inconsistent order book from kraken: bids are not sorted best first (101 then 101)")
+    expect(problem([[102, 1]], [[101, 1]])).toBe(
+      "inconsistent order book from kraken: crossed: best bid 102 >= best ask 101"
+    )
+    expect(problem([[101, 0]], [[102, 1]])).toBe(
+      "inconsistent order book from kraken: bids[0] has price 101 and size 0"
+    )
+    expect(problem([[101, 1]], [[-102, 1]])).toBe(
+      "inconsistent order book from kraken: asks[0] has price -102 and size 1"
+    )
+    expect(right(decodeOrderBook("kraken", "BTC/USD", 5, { bids: [], asks: [] })).bids).toEqual([])
   })
 
   it("rejects a level that is not a pair of numbers", () => {
@@ -183,6 +247,20 @@ describe("decodeTrades", () => {
       { trade_id: null, timestamp: 2000, price: 2, amount: 0.2, side: null },
       { trade_id: "c", timestamp: 3000, price: 3, amount: 0.3, side: "sell" }
     ])
+  })
+
+  it("rejects another symbol's trades and non-positive prices or amounts (the integrity gate)", () => {
+    const trade = { id: "1", timestamp: 1000, price: 10, amount: 1, symbol: "BTC/USD" }
+    expect(left(decodeTrades("kraken", "BTC/USD", 5, [{ ...trade, symbol: "ETH/USD" }])).message).toBe(
+      "inconsistent trades from kraken: asked for BTC/USD, got a ETH/USD trade"
+    )
+    expect(left(decodeTrades("kraken", "BTC/USD", 5, [{ ...trade, price: 0 }])).message).toBe(
+      "inconsistent trades from kraken: trade 1 has price 0 and amount 1"
+    )
+    expect(left(decodeTrades("kraken", "BTC/USD", 5, [{ ...trade, amount: -1 }])).message).toBe(
+      "inconsistent trades from kraken: trade 1 has price 10 and amount -1"
+    )
+    expect(right(decodeTrades("kraken", "BTC/USD", 5, [])).trades).toEqual([])
   })
 
   it("requires a timestamp", () => {
@@ -230,6 +308,11 @@ describe("markets and capabilities", () => {
       }
     ])
     expect(left(decodeMarkets("kraken", undefined))._tag).toBe("UpstreamBadResponse")
+  })
+
+  it("rejects a market list with no (well-formed) market: never zero markets", () => {
+    expect(left(decodeMarkets("binance", {})).message).toBe("binance listed no markets")
+    expect(left(decodeMarkets("binance", { broken: { symbol: 42 } })).message).toBe("binance listed no markets")
   })
 
   it("reads the per-request candle maximum with a fallback", () => {
