@@ -187,6 +187,8 @@ export const appConfig = Effect.gen(function* () {
     orderbookCacheTtl: yield* seconds("ORDERBOOK_CACHE_TTL", 1),
     tradesCacheTtl: yield* seconds("TRADES_CACHE_TTL", 1),
     ohlcvCacheTtl: yield* seconds("OHLCV_CACHE_TTL", 300),
+    /** Freshness of an OHLCV answer that includes the still open candle (capped at OHLCV_CACHE_TTL). */
+    ohlcvOpenCacheTtl: yield* seconds("OHLCV_OPEN_CACHE_TTL", 5),
     marketsCacheTtl: yield* seconds("MARKETS_CACHE_TTL", 300),
     tickerDeltaThreshold: yield* Config.number("TICKER_DELTA_THRESHOLD").pipe(
       Config.withDefault(0.001),
@@ -232,6 +234,10 @@ export const appConfig = Effect.gen(function* () {
     /** Outbound budget per exchange in requests per second; none = derived from ccxt's rateLimit. */
     exchangeRateLimits: rateLimits as Readonly<Record<string, Option.Option<number>>>,
     staleIfError: yield* seconds("STALE_IF_ERROR", 300),
+    /** A request's upstream time, market list load, retries and waits for budget included. */
+    requestDeadline: yield* seconds("REQUEST_DEADLINE", 15, 0.001),
+    /** The longest pause an upstream's Retry-After (429) imposes on this server. */
+    retryAfterMax: yield* seconds("RETRY_AFTER_MAX", 60, 1),
     circuitFailureThreshold: yield* Config.integer("CIRCUIT_FAILURE_THRESHOLD").pipe(
       Config.withDefault(5),
       Config.validate({ message: "CIRCUIT_FAILURE_THRESHOLD must be an integer >= 0", validation: (n) => n >= 0 })

@@ -21,6 +21,15 @@ export interface FetchOptions<E> {
 }
 
 /**
+ * A fetched body with a freshness of its own, shorter than the caller's TTL: an OHLCV answer that includes the still
+ * open candle stays fresh for seconds, closed candles for minutes.
+ */
+export interface Fetched {
+  readonly body: string
+  readonly ttl: Duration.Duration
+}
+
+/**
  * Get-or-fetch over KvCache with in-flight coalescing: concurrent misses of one key run `fetch` once. Failures are
  * never stored.
  */
@@ -28,7 +37,7 @@ export interface ResponseCacheService {
   readonly getOrFetch: <E>(
     key: string,
     ttl: Duration.Duration,
-    fetch: Effect.Effect<string, E>,
+    fetch: Effect.Effect<string | Fetched, E>,
     options?: FetchOptions<E>
   ) => Effect.Effect<CachedResponse, E>
 }

@@ -1,7 +1,13 @@
 import { Clock, Deferred, Duration, Effect, Either, Fiber, Layer, Metric, Option, type Scope } from "effect"
 import { cacheEvents } from "../Metrics.js"
 import { KvCache } from "./KvCache.js"
-import { ResponseCache, type CachedResponse, type FetchOptions, type ResponseCacheService } from "./ResponseCache.js"
+import {
+  ResponseCache,
+  type CachedResponse,
+  type Fetched,
+  type FetchOptions,
+  type ResponseCacheService
+} from "./ResponseCache.js"
 
 const hits = Metric.tagged(cacheEvents, "result", "hit")
 const misses = Metric.tagged(cacheEvents, "result", "miss")
@@ -17,18 +23,33 @@ export interface ResponseCacheOptions {
 
 interface Stored {
   readonly storedAt: number
+  /** The entry's own freshness when it is shorter than its key's TTL (see Fetched). */
+  readonly ttlMs?: number | undefined
   readonly body: string
 }
 
-/** `${storedAt}\n${body}`: a hit is served without re-encoding, and the Age survives across instances. */
-export const encodeStored = (storedAt: number, body: string): string => `${storedAt}\n${body}`
+/**
+ * `${storedAt}\n${body}`, or `${storedAt}+${ttlMs}\n${body}` for an entry fresh for less than its key's TTL: a hit is
+ * served without re-encoding, and the Age and freshness survive across instances.
+ */
+export const encodeStored = (storedAt: number, body: string, ttlMs?: number): string =>
+  ttlMs === undefined ? `${storedAt}\n${body}` : `${storedAt}+${ttlMs}\n${body}`
 
 export const decodeStored = (raw: string): Option.Option<Stored> => {
   const newline = raw.indexOf("\n")
   if (newline <= 0) return Option.none()
-  const storedAt = Number(raw.slice(0, newline))
-  return Number.isSafeInteger(storedAt) ? Option.some({ storedAt, body: raw.slice(newline + 1) }) : Option.none()
+  const [at = "", ttl] = raw.slice(0, newline).split("+")
+  const storedAt = Number(at)
+  const ttlMs = ttl === undefined ? undefined : Number(ttl)
+  if (!Number.isSafeInteger(storedAt) || (ttlMs !== undefined && !(Number.isSafeInteger(ttlMs) && ttlMs >= 0))) {
+    return Option.none()
+  }
+  return Option.some({ storedAt, ttlMs, body: raw.slice(newline + 1) })
 }
+
+/** Whether `stored` is still fresh for a key whose TTL is `ttlMs`. */
+const isFresh = (stored: Stored, now: number, ttlMs: number): boolean =>
+  now - stored.storedAt < Math.min(ttlMs, stored.ttlMs ?? ttlMs)
 
 /** One in-progress lookup-or-fetch of a key, shared by every caller that asks for the key meanwhile. */
 interface Flight {
@@ -65,14 +86,14 @@ export const makeResponseCache = (
       return { body: stored.body, storedAt: stored.storedAt, age: Math.floor(ageMs / 1000), state }
     }
 
-    const load = <E>(key: string, ttlMs: number, fetch: Effect.Effect<string, E>, options: FetchOptions<E>) =>
+    const load = <E>(key: string, ttlMs: number, fetch: Effect.Effect<string | Fetched, E>, options: FetchOptions<E>) =>
       Effect.gen(function* () {
         const staleMs =
           options.staleIfError === undefined ? staleForMs : Math.max(0, Duration.toMillis(options.staleIfError))
         const previous = ttlMs > 0 ? yield* lookup(key) : Option.none<Stored>()
         if (Option.isSome(previous)) {
           const now = yield* Clock.currentTimeMillis
-          if (now - previous.value.storedAt < ttlMs) {
+          if (isFresh(previous.value, now, ttlMs)) {
             yield* Metric.increment(hits)
             return served(previous.value, now, "HIT")
           }
@@ -92,9 +113,14 @@ export const makeResponseCache = (
           )
           return served(usable.value, now, "STALE")
         }
-        const body = fetched.right
+        const { body, ttl } =
+          typeof fetched.right === "string" ? { body: fetched.right, ttl: undefined } : fetched.right
+        const ownTtlMs = ttl === undefined ? ttlMs : Math.max(0, Math.min(ttlMs, Duration.toMillis(ttl)))
         const storedAt = yield* Clock.currentTimeMillis
-        if (ttlMs > 0) yield* kv.set(key, encodeStored(storedAt, body), Duration.millis(ttlMs + staleMs))
+        if (ownTtlMs > 0) {
+          const stored = encodeStored(storedAt, body, ownTtlMs < ttlMs ? ownTtlMs : undefined)
+          yield* kv.set(key, stored, Duration.millis(ownTtlMs + staleMs))
+        }
         return { body, storedAt, age: 0, state: "MISS" } satisfies CachedResponse
       })
 
@@ -121,7 +147,7 @@ export const makeResponseCache = (
             Option.isNone(stored)
               ? Effect.succeed(Option.none<CachedResponse>())
               : Effect.flatMap(Clock.currentTimeMillis, (now) =>
-                  now - stored.value.storedAt < ttlMs
+                  isFresh(stored.value, now, ttlMs)
                     ? Effect.as(Metric.increment(hits), Option.some(served(stored.value, now, "HIT")))
                     : Effect.succeed(Option.none<CachedResponse>())
                 )
@@ -130,7 +156,7 @@ export const makeResponseCache = (
     const getOrFetch = <E>(
       key: string,
       ttl: Duration.Duration,
-      fetch: Effect.Effect<string, E>,
+      fetch: Effect.Effect<string | Fetched, E>,
       options: FetchOptions<E> = {}
     ) =>
       Effect.flatMap(
@@ -138,7 +164,12 @@ export const makeResponseCache = (
         Option.match({ onSome: Effect.succeed, onNone: () => join(key, ttl, fetch, options) })
       )
 
-    const join = <E>(key: string, ttl: Duration.Duration, fetch: Effect.Effect<string, E>, options: FetchOptions<E>) =>
+    const join = <E>(
+      key: string,
+      ttl: Duration.Duration,
+      fetch: Effect.Effect<string | Fetched, E>,
+      options: FetchOptions<E>
+    ) =>
       Effect.uninterruptibleMask((restore) =>
         Effect.gen(function* () {
           const candidate: Flight = {

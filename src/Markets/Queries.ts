@@ -1,10 +1,12 @@
-import { type Duration, Effect, Option, type ParseResult, Schema } from "effect"
+import { Clock, Duration, Effect, Option, type ParseResult, Schema } from "effect"
 import { AppConfig } from "../AppConfig.js"
-import { type CachedResponse, ResponseCache } from "../Cache/ResponseCache.js"
+import { type CachedResponse, type Fetched, ResponseCache } from "../Cache/ResponseCache.js"
 import { Cmc, type CmcService } from "../Cmc/Cmc.js"
 import type { ApiError } from "../Domain/Errors.js"
 import { ExchangeList, MarketList, Ohlcv, OrderBook, Ticker, Tickers, Trades } from "../Domain/Market.js"
-import { Exchange } from "../Exchange/Exchange.js"
+import { Exchange, type ResolvedMarket } from "../Exchange/Exchange.js"
+import { timeframeToMs } from "../Exchange/ohlcvPaging.js"
+import { normalizeSymbol } from "../Exchange/symbols.js"
 import {
   fallbackConvert,
   isUpstreamFailure,
@@ -12,6 +14,7 @@ import {
   splitSymbol,
   tickerFromCmc
 } from "../Resilience/CmcFallback.js"
+import { withRequestDeadline } from "../Resilience/Deadline.js"
 
 /** A market answer as the cache holds it: the encoded body, its freshness, and the value decoded on demand. */
 export interface Cached<A> {
@@ -58,7 +61,10 @@ export interface MarketsQueryParams {
  * STALE_IF_ERROR is served as STALE. For a single ticker with no such answer, CoinMarketCap answers instead when a Cmc
  * service is provided and CMC_API_KEY is set: stale exchange data first (it is the venue the client asked about, and
  * costs no CMC credit), CoinMarketCap second, the exchange's error last. Errors about the question itself (unknown
- * symbol or exchange, bad parameter, unsupported method) are returned as they are.
+ * symbol or exchange, bad parameter, unsupported method) are returned as they are. This holds when the market list
+ * itself cannot be loaded too: the cache is then looked up under the client's symbol, normalized.
+ *
+ * Each query runs under REQUEST_DEADLINE: its market list load, upstream call and retries share one deadline.
  */
 interface Codec<A> {
   readonly encode: (value: A) => Effect.Effect<unknown, ParseResult.ParseError>
@@ -83,12 +89,16 @@ export const makeMarketQueries = Effect.gen(function* () {
   // optional so that servers without CoinMarketCap (tests, the MCP stdio server) need not provide it
   const cmc = Option.filter(yield* Effect.serviceOption(Cmc), (service) => service.configured)
 
+  const deadline = withRequestDeadline(Duration.toMillis(config.requestDeadline))
+
+  /** `ttlOf` may shorten the freshness of one answer (an OHLCV answer with the still open candle). */
   const cached = <A, I, E>(
     schema: Schema.Schema<A, I>,
     key: string,
     ttl: Duration.Duration,
     fetch: Effect.Effect<A, E>,
-    serveStale: (error: E) => boolean
+    serveStale: (error: E) => boolean,
+    ttlOf?: (value: A) => Effect.Effect<Duration.Duration>
   ): Effect.Effect<Cached<A>, E> => {
     const { encode, decode } = codecOf(schema)
     return cache
@@ -96,8 +106,14 @@ export const makeMarketQueries = Effect.gen(function* () {
         key,
         ttl,
         fetch.pipe(
-          Effect.flatMap((value) => Effect.orDie(encode(value))),
-          Effect.map((encoded) => JSON.stringify(encoded))
+          Effect.flatMap((value) =>
+            Effect.flatMap(Effect.orDie(encode(value)), (encoded): Effect.Effect<string | Fetched> => {
+              const body = JSON.stringify(encoded)
+              return ttlOf === undefined
+                ? Effect.succeed(body)
+                : Effect.map(ttlOf(value), (own) => ({ body, ttl: own }))
+            })
+          )
         ),
         { staleIfError: config.staleIfError, serveStale }
       )
@@ -108,8 +124,53 @@ export const makeMarketQueries = Effect.gen(function* () {
     schema: Schema.Schema<A, I>,
     key: string,
     ttl: Duration.Duration,
-    fetch: Effect.Effect<A, ApiError>
-  ) => cached(schema, key, ttl, fetch, isUpstreamFailure)
+    fetch: Effect.Effect<A, ApiError>,
+    ttlOf?: (value: A) => Effect.Effect<Duration.Duration>
+  ) => cached(schema, key, ttl, fetch, isUpstreamFailure, ttlOf)
+
+  /**
+   * An answer about one market. When the market list cannot be loaded (an upstream failure, e.g. after a restart
+   * during an outage), the cache is looked up under the client's symbol normalized: a fresh entry is a HIT, one within
+   * STALE_IF_ERROR is served STALE, else the load's error stands.
+   */
+  const aboutMarket = <A, I>(
+    params: MarketParams,
+    schema: Schema.Schema<A, I>,
+    keyOf: (market: ResolvedMarket) => string,
+    ttl: Duration.Duration,
+    fetch: (market: ResolvedMarket) => Effect.Effect<A, ApiError>,
+    ttlOf?: (value: A) => Effect.Effect<Duration.Duration>
+  ): Effect.Effect<Cached<A>, ApiError> =>
+    exchange.resolve(params.exchange, params.symbol).pipe(
+      Effect.matchEffect({
+        onSuccess: (market) => fromUpstream(schema, keyOf(market), ttl, fetch(market), ttlOf),
+        onFailure: (failure) =>
+          isUpstreamFailure(failure)
+            ? Effect.flatMap(
+                Effect.orElse(exchange.resolveExchange(params.exchange), () => Effect.fail(failure)),
+                (id) =>
+                  fromUpstream(
+                    schema,
+                    keyOf({ exchange: id, symbol: normalizeSymbol(params.symbol) }),
+                    ttl,
+                    Effect.fail(failure)
+                  )
+              )
+            : Effect.fail(failure)
+      })
+    )
+
+  /** An OHLCV answer that includes the still open candle is fresh for OHLCV_OPEN_CACHE_TTL only. */
+  const ohlcvTtl = (interval: string) => (value: Ohlcv) =>
+    Effect.map(Clock.currentTimeMillis, (now) => {
+      const last = value.candles[value.candles.length - 1]
+      const open = Option.match(timeframeToMs(interval), {
+        onNone: () => true,
+        // no candle yet (a window reaching into the future) is as short-lived as an open one
+        onSome: (ms) => last === undefined || last.timestamp + ms > now
+      })
+      return open ? config.ohlcvOpenCacheTtl : config.ohlcvCacheTtl
+    })
 
   const fromCoinMarketCap = (service: CmcService, params: TickerQueryParams, failure: ApiError) =>
     Option.match(splitSymbol(params.symbol), {
@@ -146,52 +207,53 @@ export const makeMarketQueries = Effect.gen(function* () {
     })
 
   const ticker = (params: TickerQueryParams): Effect.Effect<Cached<Ticker>, ApiError> => {
-    const fromExchange = Effect.flatMap(exchange.resolve(params.exchange, params.symbol), (market) =>
-      fromUpstream(
-        Ticker,
-        `v1:ticker:${market.exchange}:${market.symbol}`,
-        config.tickerCacheTtl,
-        exchange.ticker(market)
-      )
+    const fromExchange = aboutMarket(
+      params,
+      Ticker,
+      (market) => `v1:ticker:${market.exchange}:${market.symbol}`,
+      config.tickerCacheTtl,
+      (market) => exchange.ticker(market)
     )
     return Option.match(cmc, {
       onNone: () => fromExchange,
       onSome: (service) =>
         fromExchange.pipe(Effect.catchIf(isUpstreamFailure, (failure) => fromCoinMarketCap(service, params, failure)))
-    })
+    }).pipe(deadline)
   }
 
   const ohlcv = (params: OhlcvQueryParams) =>
-    Effect.flatMap(exchange.resolve(params.exchange, params.symbol), (market) => {
-      const since = Option.fromNullable(params.since)
-      const key = `v1:ohlcv:${market.exchange}:${market.symbol}:${params.interval}:${params.since ?? "latest"}:${params.limit}`
-      return fromUpstream(
-        Ohlcv,
-        key,
-        config.ohlcvCacheTtl,
-        exchange.ohlcv(market, { interval: params.interval, since, limit: params.limit })
-      )
-    })
+    aboutMarket(
+      params,
+      Ohlcv,
+      (market) =>
+        `v1:ohlcv:${market.exchange}:${market.symbol}:${params.interval}:${params.since ?? "latest"}:${params.limit}`,
+      config.ohlcvCacheTtl,
+      (market) =>
+        exchange.ohlcv(market, {
+          interval: params.interval,
+          since: Option.fromNullable(params.since),
+          limit: params.limit
+        }),
+      ohlcvTtl(params.interval)
+    ).pipe(deadline)
 
   const orderBook = (params: DepthParams) =>
-    Effect.flatMap(exchange.resolve(params.exchange, params.symbol), (market) =>
-      fromUpstream(
-        OrderBook,
-        `v1:orderbook:${market.exchange}:${market.symbol}:${params.limit}`,
-        config.orderbookCacheTtl,
-        exchange.orderBook(market, params.limit)
-      )
-    )
+    aboutMarket(
+      params,
+      OrderBook,
+      (market) => `v1:orderbook:${market.exchange}:${market.symbol}:${params.limit}`,
+      config.orderbookCacheTtl,
+      (market) => exchange.orderBook(market, params.limit)
+    ).pipe(deadline)
 
   const trades = (params: DepthParams) =>
-    Effect.flatMap(exchange.resolve(params.exchange, params.symbol), (market) =>
-      fromUpstream(
-        Trades,
-        `v1:trades:${market.exchange}:${market.symbol}:${params.limit}`,
-        config.tradesCacheTtl,
-        exchange.trades(market, params.limit)
-      )
-    )
+    aboutMarket(
+      params,
+      Trades,
+      (market) => `v1:trades:${market.exchange}:${market.symbol}:${params.limit}`,
+      config.tradesCacheTtl,
+      (market) => exchange.trades(market, params.limit)
+    ).pipe(deadline)
 
   const tickers = (params: { readonly exchange: string; readonly symbols: ReadonlyArray<string> }) =>
     Effect.flatMap(exchange.resolveExchange(params.exchange), (id) =>
@@ -201,7 +263,7 @@ export const makeMarketQueries = Effect.gen(function* () {
         config.tickerCacheTtl,
         exchange.tickers(id, params.symbols).pipe(Effect.map((list) => new Tickers({ exchange: id, tickers: list })))
       )
-    )
+    ).pipe(deadline)
 
   const markets = (params: MarketsQueryParams) =>
     Effect.flatMap(exchange.resolveExchange(params.exchange), (id) => {
@@ -231,7 +293,7 @@ export const makeMarketQueries = Effect.gen(function* () {
           })
         )
       )
-    })
+    }).pipe(deadline)
 
   const exchanges = fromUpstream(
     ExchangeList,
