@@ -114,6 +114,8 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
       backoffMultiplier: config.backoffMultiplier
     }
 
+    const unwatchable = new Map<string, string>()
+
     const openUpstream = (key: UpstreamKey) =>
       Effect.gen(function* () {
         const listeners = new Set<Listener>()
@@ -135,7 +137,7 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
         }
         yield* Effect.logInfo("stream upstream started")
         yield* Effect.addFinalizer(() => Effect.logInfo("stream upstream stopped"))
-        yield* runUpstream(exchange, settings, spec, publish).pipe(
+        yield* runUpstream(exchange, settings, spec, publish, unwatchable).pipe(
           // its own scope: the watcher closes after the loop stopped, not under its feet
           Effect.scoped,
           // a failed upstream leaves the map, so that the next subscriber tries afresh

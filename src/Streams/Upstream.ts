@@ -48,14 +48,21 @@ const isPermanent = (error: MarketError): boolean =>
   error._tag === "UnsupportedInterval" ||
   error._tag === "InvalidParameter"
 
-/** A crossed book is corrupt (ccxt applied a delta to a stale book); only a fresh snapshot fixes it. */
-const isCrossed = (messages: ReadonlyArray<UpstreamMessage>): boolean =>
-  messages.some((m) => {
-    if (m.event_type !== "orderbook") return false
+/**
+ * Why a snapshot must not reach subscribers, if it must not: an empty book is a broken answer parsed into nothing (a
+ * real market has orders), a crossed one is corrupt (ccxt applied a delta to a stale book). Only a fresh snapshot
+ * fixes either.
+ */
+const brokenSnapshot = (messages: ReadonlyArray<UpstreamMessage>): string | undefined => {
+  for (const m of messages) {
+    if (m.event_type !== "orderbook") continue
     const bid = m.bids[0]
     const ask = m.asks[0]
-    return bid !== undefined && ask !== undefined && bid.price >= ask.price
-  })
+    if (bid === undefined && ask === undefined) return "empty order book"
+    if (bid !== undefined && ask !== undefined && bid.price >= ask.price) return "crossed order book"
+  }
+  return undefined
+}
 
 const secondsText = (d: Duration.Duration) => `${Math.round(Duration.toMillis(d)) / 1000} s`
 
@@ -187,7 +194,9 @@ export const runUpstream = (
   exchange: ExchangeService,
   settings: UpstreamSettings,
   spec: UpstreamSpec,
-  publish: (message: UpstreamMessage) => Effect.Effect<void>
+  publish: (message: UpstreamMessage) => Effect.Effect<void>,
+  /** Why `exchange channel` cannot be watched, learnt by an earlier upstream: later ones poll at once. */
+  unwatchable: Map<string, string> = new Map()
 ): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function* () {
     const market: ResolvedMarket = { exchange: spec.exchange, symbol: spec.symbol }
@@ -197,7 +206,12 @@ export const runUpstream = (
     const watchable = yield* Effect.either(exchange.canWatch(spec.exchange, spec.channel))
     if (Either.isLeft(watchable)) return yield* fail(watchable.left)
     let source: Source
-    if (watchable.right) {
+    const watchKey = `${spec.exchange} ${spec.channel}`
+    const cannotWatch = unwatchable.get(watchKey)
+    if (cannotWatch !== undefined) {
+      yield* Effect.logInfo("stream upstream polls", { reason: cannotWatch })
+      source = yield* pollSource(exchange, spec, market, settings.pollInterval)
+    } else if (watchable.right) {
       const opened = yield* Effect.either(watchSource(exchange, spec, market))
       if (Either.isLeft(opened)) return yield* fail(opened.left)
       source = opened.right
@@ -246,8 +260,10 @@ export const runUpstream = (
           continue
         }
         const messages = result.right.value
-        if (source.mode === "watch" && isCrossed(messages)) {
-          yield* reconnect("crossed order book", { retryAfterSeconds: 0, stalled: true })
+        const broken = brokenSnapshot(messages)
+        if (broken !== undefined) {
+          yield* Effect.logWarning("stream upstream snapshot refused", { reason: broken, mode: source.mode })
+          yield* reconnect(broken, { retryAfterSeconds: 0, stalled: source.mode === "watch" })
           continue
         }
         if (attempt > 0) {
@@ -261,6 +277,8 @@ export const runUpstream = (
       if (isPermanent(error)) return yield* fail(error)
       if (error._tag === "NotSupported") {
         if (source.mode === "poll") return yield* fail(error)
+        // a documented fallback (e.g. a book feed that needs credentials), not an incident: learnt once
+        unwatchable.set(watchKey, error.message)
         yield* Effect.logInfo("stream upstream falls back to polling", { reason: error.message })
         yield* source.reset
         source = yield* pollSource(exchange, spec, market, settings.pollInterval)

@@ -267,6 +267,30 @@ describe("StreamHub on virtual time", () => {
     })
   )
 
+  it.scoped("an empty book (a broken snapshot parsed into nothing) is never passed on either", () =>
+    Effect.gen(function* () {
+      const { hub, scripted } = yield* hubWith()
+      const empty = new OrderBook({ exchange: "binance", symbol: "BTC/USDT", bids: [], asks: [], timestamp: 1 })
+      const good = new OrderBook({
+        exchange: "binance",
+        symbol: "BTC/USDT",
+        bids: [new BookLevel({ price: 99, amount: 1 })],
+        asks: [new BookLevel({ price: 100, amount: 1 })],
+        timestamp: 2
+      })
+      const fiber = yield* collect(hub, { channel: "orderbook", exchange: "binance", symbol: "BTC/USDT" }, 3)
+      yield* Queue.offerAll(scripted.book, [Effect.succeed(empty), Effect.succeed(good)])
+      const events = yield* Fiber.join(fiber)
+      expect(summary(events)).toEqual([
+        "reconnecting #1: empty order book",
+        "live #0: receiving data again",
+        "orderbook"
+      ])
+      expect(events[2]).toMatchObject({ bids: [{ price: 99, amount: 1 }], asks: [{ price: 100, amount: 1 }] })
+      expect((yield* scripted.counters).resets).toBe(1)
+    })
+  )
+
   it.scoped("every connection gets one heartbeat per interval, a tenth of the connections at a time", () =>
     Effect.gen(function* () {
       const { hub } = yield* hubWith(undefined, { STREAM_HEARTBEAT_INTERVAL: "10" })

@@ -26,7 +26,8 @@ export const FAST_STREAMS: Readonly<Record<string, string>> = {
 /** The REST and stream routes over a real socket on a free loopback port, as `src/Server.ts` composes them. */
 export const streamServerLayer = (
   env: Readonly<Record<string, string>>,
-  exchange: Layer.Layer<Exchange, never, AppConfig> = ExchangeLive
+  exchange: Layer.Layer<Exchange, never, AppConfig> = ExchangeLive,
+  logs: Layer.Layer<never> = Logger.minimumLogLevel(LogLevel.Error)
 ) =>
   HttpLayerRouter.serve(Layer.mergeAll(AppRoutes, StreamRoutes), { disableLogger: true, disableListenLog: true }).pipe(
     Layer.provideMerge(NodeServerLive({ port: 0, host: "127.0.0.1", drainTimeout: Duration.seconds(3) })),
@@ -36,7 +37,7 @@ export const streamServerLayer = (
     Layer.provideMerge(MemoryKvCacheLive({ maxEntries: 1000 })),
     Layer.provideMerge(exchange),
     Layer.provideMerge(AppConfig.fromRecord({ ...FAST_STREAMS, ...env })),
-    Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
+    Layer.provide(logs)
   )
 
 export interface StreamServer {
@@ -48,9 +49,10 @@ export interface StreamServer {
 
 export const startStreamServer = async (
   env: Readonly<Record<string, string>>,
-  exchange?: Layer.Layer<Exchange, never, AppConfig>
+  exchange?: Layer.Layer<Exchange, never, AppConfig>,
+  logs?: Layer.Layer<never>
 ): Promise<StreamServer> => {
-  const runtime = ManagedRuntime.make(streamServerLayer(env, exchange))
+  const runtime = ManagedRuntime.make(streamServerLayer(env, exchange, logs))
   const port = await runtime.runPromise(
     Effect.map(HttpServer.HttpServer, (server) => (server.address._tag === "TcpAddress" ? server.address.port : 0))
   )
