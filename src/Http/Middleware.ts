@@ -1,6 +1,7 @@
 import { HttpLayerRouter, HttpServerRequest, type HttpServerResponse } from "@effect/platform"
 import { Cause, Effect, Layer, Option, Schema } from "effect"
 import { InternalError, InvalidParameter, RouteNotFound } from "../Domain/Errors.js"
+import { mcpErrorsAsJsonRpc } from "../Mcp/JsonRpc.js"
 import { errorResponse } from "./Responses.js"
 import { HotCache } from "./HotCache.js"
 import { observe } from "./Observability.js"
@@ -72,7 +73,7 @@ export const GlobalMiddleware = HttpLayerRouter.middleware(
     const hot = yield* Effect.serviceOption(HotCache)
     const remember = Option.isSome(hot) ? hot.value.remember : undefined
     return (app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown>) =>
-      observe(handleErrors(security(app)), remember)
+      observe(mcpErrorsAsJsonRpc(handleErrors(security(app))), remember)
   }),
   { global: true }
 ).pipe(Layer.provide(RateLimiterLive))

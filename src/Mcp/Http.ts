@@ -1,17 +1,11 @@
-import { HttpApp, HttpLayerRouter, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpApp, HttpLayerRouter, type HttpServerRequest, type HttpServerResponse } from "@effect/platform"
 import { createMcpHandler, validateOriginHeader } from "@modelcontextprotocol/server"
 import { Effect, Option, Runtime } from "effect"
 import { AppConfig } from "../AppConfig.js"
+import { jsonRpcError, MCP_PATH } from "./JsonRpc.js"
 import { makeMcpServerFactory } from "./Server.js"
 
-export const MCP_PATH = "/mcp"
-
-/** Answers outside the MCP handler, in the JSON-RPC error shape MCP clients read. */
-const jsonRpcError = (status: number, message: string, headers: Record<string, string> = {}) =>
-  HttpServerResponse.unsafeJson(
-    { jsonrpc: "2.0", error: { code: -32000, message }, id: null },
-    { status, headers: { "cache-control": "no-store", ...headers } }
-  )
+export { MCP_PATH } from "./JsonRpc.js"
 
 type Guard = (request: HttpServerRequest.HttpServerRequest) => Option.Option<HttpServerResponse.HttpServerResponse>
 

@@ -46,13 +46,6 @@ export const metaOf = (freshness: ReadonlyArray<Freshness>, now: number, notice?
   return notice === undefined ? meta : { ...meta, notice }
 }
 
-const textResult = (structured: Record<string, unknown>, isError: boolean): CallToolResult => {
-  const text = JSON.stringify(structured)
-  return isError
-    ? { content: [{ type: "text", text }], structuredContent: structured, isError: true }
-    : { content: [{ type: "text", text }], structuredContent: structured }
-}
-
 /** The result as structuredContent mirrored in compact JSON text, shrunk to `budget` characters when needed. */
 export const successResult = <O extends Record<string, unknown>>(
   shaped: Shaped<O>,
@@ -83,7 +76,7 @@ export const successResult = <O extends Record<string, unknown>>(
       }
     }
   }
-  return textResult(best.structured, false)
+  return { content: [{ type: "text", text: JSON.stringify(best.structured) }], structuredContent: best.structured }
 }
 
 export interface ToolError {
@@ -197,6 +190,12 @@ export const describeError = (error: ApiError): ToolError => {
   }
 }
 
-/** An error the model can act on: isError, and the same object in the text since some hosts drop structuredContent. */
-export const errorResult = (error: ToolError, now: number): CallToolResult =>
-  textResult({ ...error, meta: metaOf([], now) }, true)
+/**
+ * An error the model can act on: isError and the JSON object in the text. No structuredContent: it would have to
+ * match the tool's outputSchema (SDK 1.x clients turn a mismatch into a protocol error, even on an error result), and
+ * some hosts drop it on errors anyway.
+ */
+export const errorResult = (error: ToolError, now: number): CallToolResult => ({
+  content: [{ type: "text", text: JSON.stringify({ ...error, meta: metaOf([], now) }) }],
+  isError: true
+})

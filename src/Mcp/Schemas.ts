@@ -15,12 +15,22 @@ const listOf = <A, I>(item: Schema.Schema<A, I>, min: number, max: number, messa
     .pipe(Schema.minItems(min, { message: () => message }), Schema.maxItems(max, { message: () => message }))
     .annotations({ description })
 
+/** Digits only: some hosts and CLIs send every argument as a string, "5" for 5. */
+const DigitString = Schema.compose(Schema.String.pipe(Schema.pattern(/^\d{1,16}$/)), Schema.NumberFromString)
+
+/**
+ * An integer from a JSON number or a digit string. The listed JSON Schema stays a plain integer: that is what a
+ * model should send.
+ */
+const integerArg = (min: number, max: number, description?: string) =>
+  Schema.Union(Schema.Number, DigitString)
+    .pipe(Schema.int(), Schema.between(min, max))
+    .annotations({
+      jsonSchema: { type: "integer", minimum: min, maximum: max, ...(description === undefined ? {} : { description }) }
+    })
+
 const boundedInt = (name: string, min: number, max: number, description: string) =>
-  withMessage(
-    Schema.Number.pipe(Schema.int(), Schema.between(min, max)),
-    `${name} must be an integer between ${min} and ${max}`,
-    description
-  )
+  withMessage(integerArg(min, max, description), `${name} must be an integer between ${min} and ${max}`, description)
 
 const ExchangeArg = ExchangeParam.annotations({
   description: "Exchange id as listed by list_exchanges, e.g. binance, kraken, coinbaseexchange"
@@ -48,7 +58,7 @@ const SinceFromIso = Schema.transformOrFail(
 )
 
 const Since = withMessage(
-  Schema.Union(Schema.Number.pipe(Schema.int(), Schema.between(0, MAX_SINCE)), SinceFromIso),
+  Schema.Union(integerArg(0, MAX_SINCE), SinceFromIso),
   "since must be milliseconds since epoch or an ISO 8601 date-time such as 2024-01-01T00:00:00Z",
   "Start time: milliseconds since epoch or ISO 8601 (2024-01-01T00:00:00Z). Without it the latest candles are returned"
 )
@@ -207,7 +217,14 @@ export const TickersOutput = Schema.Struct({
   meta: Meta
 })
 
-const Level = Schema.Tuple(Schema.Number, Schema.Number).annotations({ description: "[price, amount]" })
+/**
+ * A fixed-length array rather than a tuple: the tuple keywords of JSON Schema 2020-12 (prefixItems, items: false)
+ * read as "no items allowed" to the draft-07 validators most MCP clients use; minItems/maxItems mean the same in both.
+ */
+const row = <A, I>(item: Schema.Schema<A, I>, length: number, description: string) =>
+  Schema.Array(item).pipe(Schema.itemsCount(length)).annotations({ description })
+
+const Level = row(Schema.Number, 2, "[price, amount]")
 
 export const OrderBookOutput = Schema.Struct({
   exchange: Schema.String,
@@ -227,19 +244,15 @@ export const OhlcvOutput = Schema.Struct({
   exchange: Schema.String,
   symbol: Schema.String,
   interval: Schema.String,
-  columns: Schema.Tuple(
-    Schema.Literal("timestamp"),
-    Schema.Literal("open"),
-    Schema.Literal("high"),
-    Schema.Literal("low"),
-    Schema.Literal("close"),
-    Schema.Literal("volume")
-  ).annotations({
-    description: "Names of the values of each row; timestamp is the candle open time in ms"
+  columns: row(
+    Schema.Literal("timestamp", "open", "high", "low", "close", "volume"),
+    6,
+    'Names of the values of each row, always ["timestamp", "open", "high", "low", "close", "volume"]; timestamp is ' +
+      "the candle open time in ms"
+  ),
+  rows: Schema.Array(row(Schema.Number, 6, "[timestamp, open, high, low, close, volume]")).annotations({
+    description: "Candles, oldest first"
   }),
-  rows: Schema.Array(
-    Schema.Tuple(Schema.Number, Schema.Number, Schema.Number, Schema.Number, Schema.Number, Schema.Number)
-  ).annotations({ description: "Candles, oldest first" }),
   nextSince: NullableNumber.annotations({
     description: "With since: pass as since to read the following candles; null when there are no more"
   }),

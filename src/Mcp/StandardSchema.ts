@@ -5,11 +5,19 @@ type JsonObject = Record<string, unknown>
 
 const isRecord = (u: unknown): u is JsonObject => typeof u === "object" && u !== null && !Array.isArray(u)
 
-/** Effect titles every refinement ("between(1, 200)"); they only add noise to what the model reads. */
+/**
+ * Effect titles every refinement ("between(1, 200)"); they only add noise to what the model reads. `$schema` goes
+ * too: MCP reads a schema without it as 2020-12, while a draft-07 validator (SDK 1.x clients) refuses to compile a
+ * schema naming a meta-schema it does not know.
+ */
+const DROPPED_KEYS: ReadonlySet<string> = new Set(["title", "$schema"])
+
 const withoutTitles = (node: unknown): unknown => {
   if (Array.isArray(node)) return node.map(withoutTitles)
   if (!isRecord(node)) return node
-  return Object.fromEntries(Object.entries(node).flatMap(([k, v]) => (k === "title" ? [] : [[k, withoutTitles(v)]])))
+  return Object.fromEntries(
+    Object.entries(node).flatMap(([k, v]) => (DROPPED_KEYS.has(k) ? [] : [[k, withoutTitles(v)]]))
+  )
 }
 
 const isEmptyStruct = (schema: Schema.Schema.Any): boolean =>
@@ -17,7 +25,7 @@ const isEmptyStruct = (schema: Schema.Schema.Any): boolean =>
   schema.ast.propertySignatures.length === 0 &&
   schema.ast.indexSignatures.length === 0
 
-/** JSON Schema (draft 2020-12) of the encoded side: what a client sends, or what structuredContent holds. */
+/** JSON Schema (2020-12, with no keyword that draft-07 reads otherwise) of the encoded side: what a client sends, or what structuredContent holds. */
 export const toJsonSchema = (schema: Schema.Schema.Any): JsonObject => {
   // Effect renders `{}` as "object or array"; MCP wants a tool without arguments to say "empty object"
   if (isEmptyStruct(schema)) return { type: "object", properties: {}, additionalProperties: false }

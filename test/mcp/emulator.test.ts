@@ -1,6 +1,7 @@
 import type { Client, Tool } from "@modelcontextprotocol/client"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startEmulator, type Emulator } from "../../src/emulator/index.js"
+import { clientSuite, toolClient } from "./clientSuite.js"
 import {
   connectInMemory,
   emulatorServices,
@@ -191,4 +192,8 @@ describe("MCP tools over ccxt and the exchange emulator (in memory)", () => {
     const book = await valid("get_orderbook", { exchange: "binance", symbol: "ETH/USDT", limit: 7 })
     expect(metaOf(book).cached).toBe(false)
   })
+})
+
+describe("the client suite with the SDK 2.x client, in memory", () => {
+  clientSuite(() => Promise.resolve({ client: toolClient(client), emulator, close: () => Promise.resolve() }))
 })

@@ -2,6 +2,7 @@ import { Client, StreamableHTTPClientTransport, type Tool } from "@modelcontextp
 import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startEmulator, type Emulator } from "../../src/emulator/index.js"
+import { clientSuite, overHttp, toolClient } from "./clientSuite.js"
 import {
   EMULATOR_T0,
   emulatorServices,
@@ -139,6 +140,15 @@ describe("MCP over Streamable HTTP on loopback, against the exchange emulator", 
   })
 })
 
+describe("the client suite with the SDK 2.x client over Streamable HTTP", () => {
+  clientSuite(
+    overHttp(async (url) => {
+      const client = await connect(url)
+      return { client: toolClient(client), close: () => client.close() }
+    })
+  )
+})
+
 describe("/mcp behind the server's API keys and origin allowlist", () => {
   let server: { url: string; close: () => Promise<void> }
 
@@ -154,7 +164,7 @@ describe("/mcp behind the server's API keys and origin allowlist", () => {
   it("without a valid key: 401; with one (X-API-Key or Bearer) the client works", async () => {
     const missing = await post(server.url)
     expect(missing.status).toBe(401)
-    expect(((await missing.json()) as { code: string }).code).toBe("unauthorized")
+    expect(await missing.json()).toMatchObject({ jsonrpc: "2.0", error: { data: { code: "unauthorized" } } })
     expect((await post(server.url, { "x-api-key": "wrong" })).status).toBe(401)
     for (const headers of [{ "x-api-key": "key-one" }, { authorization: "Bearer key-two" }]) {
       const client = await connect(server.url, { headers })

@@ -1,11 +1,14 @@
 import { Client, type Tool } from "@modelcontextprotocol/client"
 import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/client/stdio"
+import { Client as Sdk1Client } from "@modelcontextprotocol/sdk/client/index.js"
+import { StdioClientTransport as Sdk1StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { spawn, spawnSync } from "node:child_process"
 import { existsSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startEmulator, type Emulator } from "../../src/emulator/index.js"
+import { clientSuite, toolClient } from "./clientSuite.js"
 import { EMULATOR_T0, expectToolError, expectValidResult, TOOL_NAMES } from "./support.js"
 
 /** The package as published: compiled by the build configuration, run by node, started as the bin's `mcp` command. */
@@ -91,6 +94,26 @@ describe("MCP over stdio: the built server spawned by the official client", () =
   })
 })
 
+describe("MCP over stdio: the client suite with the SDK 2.x client", () => {
+  clientSuite(async () => {
+    const client = new Client({ name: "stdio-suite", version: "1.0.0" })
+    await client.connect(
+      new StdioClientTransport({ command: process.execPath, args: [BIN, "mcp"], env, stderr: "ignore" })
+    )
+    return { client: toolClient(client), emulator, close: () => client.close() }
+  })
+})
+
+describe("MCP over stdio: the client suite with the SDK 1.x client most hosts use", () => {
+  clientSuite(async () => {
+    const client = new Sdk1Client({ name: "stdio-sdk1", version: "1.0.0" })
+    await client.connect(
+      new Sdk1StdioClientTransport({ command: process.execPath, args: [BIN, "mcp"], env, stderr: "ignore" })
+    )
+    return { client: toolClient(client), emulator, close: () => client.close() }
+  })
+})
+
 describe("MCP over stdio: protocol revision 2026-07-28", () => {
   it("a client negotiating with server/discover gets the modern era and the same tools", async () => {
     const transport = new StdioClientTransport({ command: process.execPath, args: [BIN, "mcp"], env, stderr: "ignore" })
@@ -107,7 +130,7 @@ describe("MCP over stdio: protocol revision 2026-07-28", () => {
     } finally {
       await client.close()
     }
-  }, 30_000)
+  }, 60_000)
 })
 
 interface RpcLine {
@@ -166,7 +189,11 @@ describe("MCP over stdio: stdout carries nothing but JSON-RPC", () => {
       params: { name: "get_ohlcv", arguments: { exchange: "binance" } }
     })
     send({ jsonrpc: "2.0", id: 6, method: "no/such/method" })
-    await waitFor([2, 3, 4, 5, 6])
+    child.stdin.write(
+      '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"get_trades","arguments":' +
+        '{"exchange":"binance","symbol":"BTC/USDT","__proto__":{"limit":1}}}}\n'
+    )
+    await waitFor([2, 3, 4, 5, 6, 7])
     child.stdin.end()
     const code = await Promise.race([
       exited,
@@ -177,16 +204,30 @@ describe("MCP over stdio: stdout carries nothing but JSON-RPC", () => {
     expect(stdout.endsWith("\n")).toBe(true)
     const messages = lines()
     for (const message of messages) expect(message.jsonrpc).toBe("2.0")
-    expect(messages.map((m) => m.id).sort()).toEqual([1, 2, 3, 4, 5, 6]) // calls run concurrently
+    expect(messages.map((m) => m.id).sort()).toEqual([1, 2, 3, 4, 5, 6, 7]) // calls run concurrently
     const byId = (id: number) => messages.find((m) => m.id === id)
     expect(byId(1)?.result?.["serverInfo"]).toMatchObject({ name: "mcp-crypto-data-server" })
     expect((byId(2)?.result?.["tools"] as Array<{ name: string }>).map((t) => t.name)).toEqual([...TOOL_NAMES])
     expect(byId(3)?.result?.["structuredContent"]).toMatchObject({
       last: emulator.model.ticker24h("binance", "BTC/USDT").last
     })
-    expect(byId(4)?.result).toMatchObject({ isError: true, structuredContent: { code: "unknown_exchange" } })
-    expect(byId(5)?.result).toMatchObject({ isError: true, structuredContent: { code: "invalid_parameter" } })
+    const errorOf = (id: number) => {
+      const result = byId(id)?.result as {
+        isError?: boolean
+        structuredContent?: unknown
+        content: Array<{ text: string }>
+      }
+      expect(result.isError).toBe(true)
+      expect(result.structuredContent).toBeUndefined()
+      return JSON.parse(result.content[0]?.text ?? "") as { code: string; message: string }
+    }
+    expect(errorOf(4).code).toBe("unknown_exchange")
+    expect(errorOf(5).code).toBe("invalid_parameter")
     expect(byId(6)?.error?.code).toBe(-32601)
+    // the SDK's message parsing drops a "__proto__" key; what it held must not reach the arguments (limit stays 50)
+    const proto = byId(7)?.result as { isError?: boolean; structuredContent: { trades: Array<unknown> } }
+    expect(proto.isError).toBeUndefined()
+    expect(proto.structuredContent.trades).toHaveLength(50)
 
     expect(code).toBe(0)
     const logs = stderr

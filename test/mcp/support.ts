@@ -1,15 +1,9 @@
 import { HttpLayerRouter, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import {
-  Client,
-  InMemoryTransport,
-  type CallToolResult,
-  type JsonSchemaType,
-  type Tool
-} from "@modelcontextprotocol/client"
-import { AjvJsonSchemaValidator } from "@modelcontextprotocol/client/validators/ajv"
+import { Client, InMemoryTransport } from "@modelcontextprotocol/client"
 import { Effect, Layer, ManagedRuntime, type Ref } from "effect"
 import { createServer } from "node:http"
+import { createRequire } from "node:module"
 import { expect } from "vitest"
 import { AppConfig } from "../../src/AppConfig.js"
 import { MemoryKvCacheLive } from "../../src/Cache/Memory.js"
@@ -101,40 +95,99 @@ export const startHttp = async (services: Services) => {
   return { runtime, url: `http://127.0.0.1:${address.port}`, close: () => runtime.dispose() }
 }
 
-const validator = new AjvJsonSchemaValidator()
+interface AjvValidate {
+  (data: unknown): boolean
+  readonly errors?: ReadonlyArray<{ readonly instancePath: string; readonly message?: string }> | null
+}
+type AjvClass = new (options: Record<string, unknown>) => { compile: (schema: object) => AjvValidate }
 
-/** structuredContent checked against the tool's own outputSchema, and the text mirroring it exactly. */
-export const expectValidResult = (tool: Tool | undefined, result: CallToolResult): Record<string, unknown> => {
+/**
+ * Ajv 8 as the SDK 1.x client has it (the top-level ajv is 6): the draft-07 class most MCP hosts validate with, and
+ * the 2020-12 class. Strict mode makes either refuse a keyword it does not know, such as 2020-12's prefixItems.
+ */
+const ajvOfSdk1 = createRequire(createRequire(import.meta.url).resolve("@modelcontextprotocol/sdk/validation/ajv"))
+const DRAFTS: ReadonlyArray<readonly [string, AjvClass]> = [
+  ["draft-07", (ajvOfSdk1("ajv") as { default: AjvClass }).default],
+  ["2020-12", (ajvOfSdk1("ajv/dist/2020") as { default: AjvClass }).default]
+]
+const validators = DRAFTS.map(([draft, Ajv]) => [draft, new Ajv({ strict: true, allErrors: true })] as const)
+
+/** The schema compiled by both drafts; validate answers the errors of each ("" when valid). */
+export const compileBothDrafts = (schema: object) => {
+  const compiled = validators.map(([draft, ajv]) => [draft, ajv.compile(schema)] as const)
+  return (value: unknown): Record<string, string> =>
+    Object.fromEntries(
+      compiled.map(([draft, validate]) => [
+        draft,
+        validate(value) ? "" : (validate.errors ?? []).map((e) => `${e.instancePath} ${e.message ?? ""}`).join("; ")
+      ])
+    )
+}
+
+const compiledSchemas = new WeakMap<object, ReturnType<typeof compileBothDrafts>>()
+const validateBothDrafts = (schema: object, value: unknown) => {
+  let validate = compiledSchemas.get(schema)
+  if (validate === undefined) {
+    validate = compileBothDrafts(schema)
+    compiledSchemas.set(schema, validate)
+  }
+  return validate(value)
+}
+
+/** What both SDK generations give for a listed tool and a tool result. */
+export interface ToolLike {
+  readonly name: string
+  readonly inputSchema: object
+  readonly outputSchema?: object | undefined
+}
+export interface ResultLike {
+  readonly content?: unknown
+  readonly structuredContent?: unknown
+  readonly isError?: unknown
+}
+
+const textOf = (result: ResultLike): string => {
+  const content = result.content as ReadonlyArray<{ type: string; text?: string }>
+  expect(content).toHaveLength(1)
+  expect(content[0]?.type).toBe("text")
+  return content[0]?.text ?? ""
+}
+
+/**
+ * structuredContent valid against the tool's own outputSchema under draft-07 and 2020-12 alike, and the text
+ * mirroring it exactly.
+ */
+export const expectValidResult = (tool: ToolLike | undefined, result: ResultLike): Record<string, unknown> => {
   expect(tool?.outputSchema).toBeDefined()
   expect(result.isError ?? false).toBe(false)
   const structured = result.structuredContent as Record<string, unknown>
-  const check = validator.getValidator((tool?.outputSchema ?? {}) as JsonSchemaType)(structured)
-  expect(check.valid ? "" : (check.errorMessage ?? "invalid")).toBe("")
-  expect(result.content).toHaveLength(1)
-  const [content] = result.content
-  expect(content?.type).toBe("text")
-  expect(content?.type === "text" ? JSON.parse(content.text) : undefined).toEqual(structured)
+  expect(validateBothDrafts(tool?.outputSchema ?? {}, structured)).toEqual({ "draft-07": "", "2020-12": "" })
+  expect(JSON.parse(textOf(result))).toEqual(structured)
   return structured
 }
 
-/** An error result: isError, {code, message, retryable, hint} in structuredContent and, identically, in the text. */
-export const expectToolError = (result: CallToolResult, code: string) => {
+export interface ToolErrorBody {
+  readonly code: string
+  readonly message: string
+  readonly retryable: boolean
+  readonly hint: string
+  readonly suggestions?: ReadonlyArray<string>
+  readonly retryAfter?: number
+}
+
+/**
+ * An error result: isError, {code, message, retryable, hint} as JSON in the text, and no structuredContent (which
+ * SDK 1.x clients would check against the outputSchema).
+ */
+export const expectToolError = (result: ResultLike, code: string): ToolErrorBody => {
   expect(result.isError).toBe(true)
-  const structured = result.structuredContent as {
-    code: string
-    message: string
-    retryable: boolean
-    hint: string
-    suggestions?: ReadonlyArray<string>
-    retryAfter?: number
-  }
-  expect(structured.code).toBe(code)
-  expect(typeof structured.message).toBe("string")
-  expect(typeof structured.retryable).toBe("boolean")
-  expect(structured.hint.length).toBeGreaterThan(0)
-  const [content] = result.content
-  expect(content?.type === "text" ? JSON.parse(content.text) : undefined).toEqual(structured)
-  return structured
+  expect(result.structuredContent).toBeUndefined()
+  const body = JSON.parse(textOf(result)) as ToolErrorBody
+  expect(body.code).toBe(code)
+  expect(typeof body.message).toBe("string")
+  expect(typeof body.retryable).toBe("boolean")
+  expect(body.hint.length).toBeGreaterThan(0)
+  return body
 }
 
 export const metaOf = (structured: Record<string, unknown>) =>

@@ -361,7 +361,7 @@ describe("MCP tool errors", () => {
       ],
       [
         "get_ohlcv",
-        { exchange: "binance", symbol: "BTC/USDT", limit: "10" },
+        { exchange: "binance", symbol: "BTC/USDT", limit: "ten" },
         "limit must be an integer between 1 and 1000"
       ],
       [
