@@ -7,6 +7,7 @@ import { NAME, VERSION } from "../../src/Version.js"
 import { T0 } from "../support/mockExchange.js"
 import {
   type CallCounts,
+  compileBothDrafts,
   connectInMemory,
   expectToolError,
   expectValidResult,
@@ -78,6 +79,45 @@ describe("MCP tool list", () => {
       expect(tool.outputSchema?.type, tool.name).toBe("object")
       expect(tool.outputSchema?.required, tool.name).toContain("meta")
     }
+  })
+
+  it("every input and output schema compiles under strict draft-07 and 2020-12 Ajv, without 2020-12-only keywords", () => {
+    for (const tool of tools) {
+      for (const schema of [tool.inputSchema, tool.outputSchema ?? {}]) {
+        expect(() => compileBothDrafts(schema), tool.name).not.toThrow()
+        expect(JSON.stringify(schema), tool.name).not.toMatch(
+          /"(prefixItems|\$schema|\$defs|\$ref|\$dynamicRef|unevaluated\w+|dependent\w+)"/
+        )
+      }
+    }
+  })
+
+  it("order book levels and candle rows mean the same under both drafts: fixed-length arrays of numbers", () => {
+    const both = { "draft-07": "", "2020-12": "" }
+    const rejectedByBoth = (errors: Record<string, string>) =>
+      expect(Object.values(errors).every((e) => e.length > 0)).toBe(true)
+    const meta = { asOf: new Date(T0).toISOString(), cached: false, ageMs: 0, truncated: false }
+
+    const book = compileBothDrafts(toolNamed("get_orderbook")?.outputSchema ?? {})
+    const sides = { exchange: "binance", symbol: "BTC/USDT", timestamp: T0, bestBid: 100, bestAsk: 101, meta }
+    const derived = { mid: 100.5, spread: 1, spread_bps: 99.5 }
+    expect(book({ ...sides, ...derived, bids: [[100, 1]], asks: [[101, 2]] })).toEqual(both)
+    for (const level of [[100], [100, 1, 2], ["100", 1], []]) {
+      rejectedByBoth(book({ ...sides, ...derived, bids: [level], asks: [] }))
+    }
+
+    const ohlcv = compileBothDrafts(toolNamed("get_ohlcv")?.outputSchema ?? {})
+    const columns = ["timestamp", "open", "high", "low", "close", "volume"]
+    const candles = { exchange: "binance", symbol: "BTC/USDT", interval: "1h", columns, nextSince: null, meta }
+    expect(ohlcv({ ...candles, rows: [[T0, 1, 2, 0.5, 1.5, 10]] })).toEqual(both)
+    for (const row of [
+      [T0, 1, 2, 0.5, 1.5],
+      [T0, 1, 2, 0.5, 1.5, 10, 11],
+      [T0, 1, 2, 0.5, 1.5, null]
+    ]) {
+      rejectedByBoth(ohlcv({ ...candles, rows: [row] }))
+    }
+    rejectedByBoth(ohlcv({ ...candles, columns: columns.slice(1), rows: [] }))
   })
 
   it("introduces itself with name, version and instructions", () => {
