@@ -17,6 +17,7 @@ import { AppRoutes } from "../../src/Http.js"
 import { installJsonClientErrors } from "../../src/Resilience/ClientErrors.js"
 import { ResilientExchangeLive } from "../../src/Resilience/ResilientExchange.js"
 import { makeMockExchange } from "../support/mockExchange.js"
+import { getJson, ResilientEmulatorServer } from "../resilience/server.js"
 import { buildRequest, type RawResponse, rawRequest } from "./rawHttp.js"
 
 const MockExchangeLive = Layer.unwrapEffect(Effect.map(makeMockExchange, (mock) => mock.layer))
@@ -176,7 +177,12 @@ const HOSTILE = [
   pct("\u0000\u0001\u001f\u007f"),
   pct("\ud800"),
   "%F0%9F%92%A9",
-  "BOOM%2FDEFECT".toLowerCase()
+  "BOOM%2FDEFECT".toLowerCase(),
+  "constructor",
+  "__proto__",
+  "toString",
+  "hasOwnProperty",
+  "CONSTRUCTOR"
 ]
 const paramValue = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom(...GOOD).map(pct) },
@@ -437,5 +443,81 @@ layer(FuzzServer({ API_KEYS: "fuzz-key-1,fuzz-key-2" }), { timeout: 120_000 })(
         expect(ok.status).toBe(200)
       })
     )
+  }
+)
+
+/** Names every plain object inherits: a lookup by a client-given name must never find them (issue 12). */
+const PROTOTYPE_NAMES = ["constructor", "Constructor", "CONSTRUCTOR", "__proto__", "toString", "hasOwnProperty"]
+
+/** Every REST route with valid values for its parameters, and what a wrong value of each must give. */
+const ROUTE_PARAMS: ReadonlyArray<{
+  readonly path: string
+  readonly good: Readonly<Record<string, string>>
+  /** Expected status per parameter; absent: any answer below 500 (filters, where no match is a fine answer). */
+  readonly expect: Readonly<Record<string, ReadonlyArray<number>>>
+}> = [
+  {
+    path: "/v1/markets/ticker",
+    good: { exchange: "binance", symbol: "BTC/USDT" },
+    expect: { exchange: [400], symbol: [400, 404], convert: [200, 400] }
+  },
+  {
+    path: "/v1/markets/tickers",
+    good: { exchange: "binance", symbols: "BTC/USDT,ETH/USDT" },
+    expect: { exchange: [400], symbols: [400, 404] }
+  },
+  {
+    path: "/v1/markets/ohlcv",
+    good: { exchange: "binance", symbol: "BTC/USDT", interval: "1h", limit: "5" },
+    expect: { exchange: [400], symbol: [400, 404], interval: [400], since: [400], limit: [400] }
+  },
+  {
+    path: "/v1/markets/orderbook",
+    good: { exchange: "binance", symbol: "BTC/USDT", limit: "5" },
+    expect: { exchange: [400], symbol: [400, 404], limit: [400] }
+  },
+  {
+    path: "/v1/markets/trades",
+    good: { exchange: "binance", symbol: "BTC/USDT", limit: "5" },
+    expect: { exchange: [400], symbol: [400, 404], limit: [400] }
+  },
+  {
+    path: "/v1/markets",
+    good: { exchange: "binance" },
+    expect: { exchange: [400], offset: [400], limit: [400], q: [200], base: [200], quote: [200] }
+  },
+  {
+    path: "/market/ticker",
+    good: { exchange: "binance", symbol: "BTC/USDT" },
+    expect: { exchange: [400], symbol: [400, 404], convert: [200, 400] }
+  },
+  {
+    path: "/market/history",
+    good: { exchange: "binance", symbol: "BTC/USDT", interval: "1h", limit: "5" },
+    expect: { exchange: [400], symbol: [400, 404], interval: [400], since: [400], limit: [400] }
+  }
+]
+
+layer(ResilientEmulatorServer({ EXCHANGE_TIMEOUT: "5" }), { excludeTestServices: true, timeout: 120_000 })(
+  "prototype names in every parameter of every REST route (real ccxt over the emulator)",
+  (it) => {
+    for (const route of ROUTE_PARAMS) {
+      for (const [name, statuses] of Object.entries(route.expect)) {
+        it.effect(`${route.path} ${name}=constructor|__proto__|toString|hasOwnProperty ⇒ ${statuses.join("/")}`, () =>
+          Effect.gen(function* () {
+            for (const hostile of PROTOTYPE_NAMES) {
+              const values = { ...route.good, [name]: name === "symbols" ? `BTC/USDT,${hostile}` : hostile }
+              const url = `${route.path}?${new URLSearchParams(values).toString()}`
+              const res = yield* getJson(url)
+              expect([url, res.status]).toEqual([url, expect.toBeOneOf(statuses)])
+              if (res.status >= 400) {
+                expect(typeof (res.json as { code?: unknown }).code, url).toBe("string")
+                expect((res.json as { message?: string }).message, url).not.toMatch(/function|prototype/i)
+              }
+            }
+          })
+        )
+      }
+    }
   }
 )

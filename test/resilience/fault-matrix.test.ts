@@ -80,8 +80,15 @@ const ROWS: ReadonlyArray<Row> = [
     code: "bad_upstream_response",
     requests: 1
   },
-  // ccxt reads an empty trades body as "no trades": nothing downstream of ccxt can tell
-  { title: "200 empty body (trades)", fault: { kind: "empty-200" }, status: 200, requests: 1 },
+  // ccxt reads an empty trades body as "no trades"; the integrity gate sees the body itself (a real "none" is `[]`)
+  {
+    title: "200 empty body (trades)",
+    fault: { kind: "empty-200" },
+    status: 502,
+    code: "bad_upstream_response",
+    requests: 1
+  },
+  { title: "200 [] (trades: a documented empty list)", fault: { kind: "empty-array-200" }, status: 200, requests: 1 },
   {
     title: "no answer within EXCHANGE_TIMEOUT",
     fault: { kind: "delay", delayMs: 3_000 },
