@@ -155,9 +155,9 @@ describe("dashboard in Chromium", () => {
 
     // a watchlist entry (the first view's exchange) opens its market
     await page.getByTestId("watchlist").locator('[data-symbol="ETH/USDT"]').click()
-    await expect.poll(() => new URL(page.url()).search, { timeout: 10_000 }).toBe(
-      "?exchange=binance&symbol=ETH/USDT&interval=1m"
-    )
+    await expect
+      .poll(() => new URL(page.url()).search, { timeout: 10_000 })
+      .toBe("?exchange=binance&symbol=ETH/USDT&interval=1m")
     expect(await page.getByTestId("exchange-select").inputValue()).toBe("binance")
     expect(await page.getByTestId("symbol-select").inputValue()).toBe("ETH/USDT")
     expectClean(problems)

@@ -43,7 +43,11 @@ export const PriceHeader = (props: {
         </div>
         <div>
           <dt>Spread</dt>
-          <dd>{spread === null ? "—" : `${formatPrice(spread.spread, props.tick)} (${spread.bps.toFixed(spread.bps < 1 ? 2 : 1)} bp)`}</dd>
+          <dd>
+            {spread === null
+              ? "—"
+              : `${formatPrice(spread.spread, props.tick)} (${spread.bps.toFixed(spread.bps < 1 ? 2 : 1)} bp)`}
+          </dd>
         </div>
         <div>
           <dt>24h high</dt>
