@@ -59,16 +59,19 @@ const headerRef = (name: string) => ({ $ref: `#/components/headers/${name}` })
 /** The response headers the middleware and the response cache really send (Responses.ts, RateLimit.ts). */
 const HEADERS: Json = {
   CacheControl: {
+    required: true,
     description:
       "Market data: `public, max-age=<seconds left of the cache TTL>`, or `public, max-age=0, must-revalidate` " +
       "on a stale answer. Errors: `no-store`. Streams: `no-cache`.",
     schema: { type: "string" }
   },
   Age: {
+    required: true,
     description: "Seconds since this answer was fetched from the exchange",
     schema: { type: "integer", minimum: 0 }
   },
   XCache: {
+    required: true,
     description:
       "HIT: served from the cache; MISS: fetched from the exchange now; STALE: the exchange failed and an older " +
       "answer is served (within STALE_IF_ERROR_TTL)",
@@ -91,10 +94,12 @@ const HEADERS: Json = {
     schema: { type: "string" }
   },
   RetryAfter: {
+    required: true,
     description: "Seconds to wait before retrying",
     schema: { type: "integer", minimum: 1 }
   },
   WwwAuthenticate: {
+    required: true,
     description: 'Always `Bearer realm="mcp-crypto-data-server"`',
     schema: { type: "string" }
   }
