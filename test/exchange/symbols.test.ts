@@ -30,6 +30,15 @@ describe("exchange ids", () => {
     expect(isPlausibleExchangeId("bin ance!")).toBe(false)
   })
 
+  it("never resolves a name every object inherits (constructor, __proto__, toString, hasOwnProperty)", () => {
+    for (const name of ["constructor", "Constructor", "__proto__", "toString", "hasOwnProperty"]) {
+      expect(canonicalExchangeId(name)).toBe(name.toLowerCase())
+      expect(unknownExchangeError(name, ENABLED, KNOWN).message).toBe(
+        `Unknown exchange "${name}". Enabled exchanges: ${ENABLED.join(", ")}`
+      )
+    }
+  })
+
   it("suggests the closest ids, enabled ones first", () => {
     expect(suggestExchanges("binanse", ENABLED, KNOWN)).toEqual(["binance"])
     expect(suggestExchanges("krakn", ENABLED, KNOWN)).toEqual(["kraken"])

@@ -193,14 +193,14 @@ layer(ResilientEmulatorServer({ TRADES_CACHE_TTL: "0.2" }), { excludeTestService
         const fresh = yield* getJson(path)
         expect(fresh.headers["x-cache"]).toBe("MISS")
         yield* realSleep(1_100)
-        for (const kind of ["error-503", "html-200", "reset"] as const) {
+        for (const kind of ["error-503", "html-200", "empty-200", "empty-object-200", "reset"] as const) {
           const { res, requests } = yield* withFault("binance", { kind }, path)
           expect(res.status).toBe(200)
           expect(res.headers["x-cache"]).toBe("STALE")
           expect(Number(res.headers["age"])).toBeGreaterThanOrEqual(1)
           expect(res.headers["cache-control"]).toBe("public, max-age=0, must-revalidate")
           expect(res.text).toBe(fresh.text)
-          expect(requests).toBe(kind === "html-200" ? 1 : 3)
+          expect(requests).toBe(kind === "error-503" || kind === "reset" ? 3 : 1)
         }
         const recovered = yield* getJson(path)
         expect(recovered.headers["x-cache"]).toBe("MISS")
