@@ -1,6 +1,8 @@
 import { Clock, Deferred, Duration, Effect, Either, Fiber, Layer, Metric, Option, type Scope } from "effect"
+import { AppConfig } from "../AppConfig.js"
 import { cacheEvents } from "../Metrics.js"
 import { KvCache } from "./KvCache.js"
+import { cacheNamespace } from "./Namespace.js"
 import {
   ResponseCache,
   type CachedResponse,
@@ -19,6 +21,8 @@ export interface ResponseCacheOptions {
    * as "STALE" when a fetch fails. Callers override it per call (FetchOptions.staleIfError). Default 0 (off).
    */
   readonly staleFor?: Duration.DurationInput
+  /** Prepended to every key (`namespace:key`): which upstream the answers come from (see cacheNamespace). */
+  readonly namespace?: string
 }
 
 interface Stored {
@@ -66,6 +70,7 @@ export const makeResponseCache = (
     const scope = yield* Effect.scope
     const staleForMs = Duration.toMillis(options.staleFor ?? Duration.zero)
     const flights = new Map<string, Flight>()
+    const namespaced = (key: string) => (options.namespace === undefined ? key : `${options.namespace}:${key}`)
 
     /** The stored entry of `key` with its age, fresh or not. */
     const lookup = (key: string) =>
@@ -160,8 +165,8 @@ export const makeResponseCache = (
       options: FetchOptions<E> = {}
     ) =>
       Effect.flatMap(
-        freshHit(key, Math.max(0, Duration.toMillis(ttl))),
-        Option.match({ onSome: Effect.succeed, onNone: () => join(key, ttl, fetch, options) })
+        freshHit(namespaced(key), Math.max(0, Duration.toMillis(ttl))),
+        Option.match({ onSome: Effect.succeed, onNone: () => join(namespaced(key), ttl, fetch, options) })
       )
 
     const join = <E>(
@@ -203,8 +208,18 @@ export const makeResponseCache = (
     return ResponseCache.of({ getOrFetch })
   })
 
-/** ResponseCache over whichever KvCache is provided (Redis with memory fallback in production). */
+/**
+ * ResponseCache over whichever KvCache is provided (Redis with memory fallback in production). With an AppConfig in
+ * context its keys are namespaced by upstream, so servers sharing a Redis never serve each other's exchanges' data.
+ */
 export const ResponseCacheLive: Layer.Layer<ResponseCache, never, KvCache> = Layer.scoped(
   ResponseCache,
-  makeResponseCache()
+  Effect.flatMap(Effect.serviceOption(AppConfig), (config) =>
+    makeResponseCache(
+      Option.match(config, {
+        onNone: () => ({}),
+        onSome: (c) => ({ namespace: cacheNamespace(c.exchangeOverrides) })
+      })
+    )
+  )
 )

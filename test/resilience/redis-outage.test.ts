@@ -99,13 +99,13 @@ layer(Server, { excludeTestServices: true, timeout: 60_000 })("Redis outage unde
       const written = yield* get("/v1/markets/orderbook?exchange=kraken&symbol=BTC/USD&limit=42")
       expect([written.status, written.headers["x-cache"]]).toEqual([200, "MISS"])
       const keys = yield* Effect.promise(() => raw.keys(`${PREFIX}*`))
-      expect(keys).toContain(`${PREFIX}v1:orderbook:kraken:BTC/USD:42`)
+      expect(keys).toContain(`${PREFIX}live:v1:orderbook:kraken:BTC/USD:42`)
       expect(keys.some((k) => k.startsWith(`${PREFIX}ratelimit:`))).toBe(true)
 
       // and reads come from Redis: an entry planted there is what the server answers with, with its true Age
       const body = JSON.stringify({ exchange: "kraken", total: 1, offset: 0, limit: 7, markets: [] })
       yield* Effect.promise(() =>
-        raw.set(`${PREFIX}v1:markets:kraken::::0:7`, encodeStored(Date.now() - 3_000, body), "PX", 60_000)
+        raw.set(`${PREFIX}live:v1:markets:kraken::::0:7`, encodeStored(Date.now() - 3_000, body), "PX", 60_000)
       )
       const fromRedis = yield* get("/v1/markets?exchange=kraken&limit=7")
       expect([fromRedis.status, fromRedis.headers["x-cache"], fromRedis.text]).toEqual([200, "HIT", body])
