@@ -54,13 +54,18 @@ export interface PageProblems {
   readonly consoleErrors: Array<string>
   readonly pageErrors: Array<string>
   readonly foreignRequests: Array<string>
+  /** Answers of 400 and above, with their URLs (the console only says "Failed to load resource"). */
+  readonly failedResponses: Array<string>
 }
 
 export const watchPage = (page: Page, origin: string): PageProblems => {
-  const problems: PageProblems = { consoleErrors: [], pageErrors: [], foreignRequests: [] }
+  const problems: PageProblems = { consoleErrors: [], pageErrors: [], foreignRequests: [], failedResponses: [] }
   const host = new URL(origin).host
   page.on("console", (message) => {
     if (message.type() === "error") problems.consoleErrors.push(message.text())
+  })
+  page.on("response", (response) => {
+    if (response.status() >= 400) problems.failedResponses.push(`${response.status()} ${response.url()}`)
   })
   page.on("pageerror", (error) => problems.pageErrors.push(error.message))
   page.on("request", (request) => {

@@ -17,7 +17,7 @@ let browser: Browser
 beforeAll(async () => {
   ensureDashboardBuilt()
   emulator = await startEmulator({ clock: "live", startTime: Math.floor(Date.now() / 1000) * 1000, seed: 42 })
-  server = await startStreamServer(emulatorEnv(emulator, { STREAM_STALL_TIMEOUT: "3" }))
+  server = await startStreamServer(emulatorEnv(emulator, { STREAM_STALL_TIMEOUT: "3", EXCHANGE_TIMEOUT: "10" }))
   browser = await launchChromium()
   mkdirSync(SCREENSHOTS, { recursive: true })
 }, 240_000)
@@ -44,6 +44,7 @@ const changes = async (read: () => Promise<string>, before: string, timeout = 20
 }
 
 const expectClean = (problems: PageProblems) => {
+  expect(problems.failedResponses).toEqual([])
   expect(problems.consoleErrors).toEqual([])
   expect(problems.pageErrors).toEqual([])
   expect(problems.foreignRequests).toEqual([])
@@ -160,6 +161,26 @@ describe("dashboard in Chromium", () => {
       .toBe("?exchange=binance&symbol=ETH/USDT&interval=1m")
     expect(await page.getByTestId("exchange-select").inputValue()).toBe("binance")
     expect(await page.getByTestId("symbol-select").inputValue()).toBe("ETH/USDT")
+    expectClean(problems)
+    await context.close()
+  }, 120_000)
+
+  it("loads older candles when the chart is scrolled to the left", async () => {
+    const { page, problems, context } = await open("/?exchange=binance&symbol=SOL/USDT&interval=1m")
+    const count = () => attribute(page, "candles-chart", "data-candles")
+    await expect.poll(async () => Number(await count()), { timeout: 20_000 }).toBeGreaterThanOrEqual(300)
+    const before = Number(await count())
+    const box = await page.getByTestId("candles-chart").boundingBox()
+    if (box === null) throw new Error("the chart has no box")
+    // drag the time axis to the right, towards older candles, until they are paged in
+    for (let i = 0; i < 6 && Number(await count()) === before; i++) {
+      await page.mouse.move(box.x + 100, box.y + box.height / 2)
+      await page.mouse.down()
+      await page.mouse.move(box.x + box.width - 100, box.y + box.height / 2, { steps: 8 })
+      await page.mouse.up()
+      await page.waitForTimeout(500)
+    }
+    await expect.poll(async () => Number(await count()), { timeout: 20_000 }).toBeGreaterThanOrEqual(before + 290)
     expectClean(problems)
     await context.close()
   }, 120_000)
