@@ -3,15 +3,14 @@ import { Effect, Metric, MetricLabel } from "effect"
 import { Api } from "../Api.js"
 import { isoNow } from "../Logging.js"
 import { httpRequestDuration, httpRequests } from "../Metrics.js"
+import { DOCS_PATHS } from "./Docs.js"
 import { keyId, presentedKey } from "./Security.js"
 
 /** Every route of the server; none has path parameters, so a route is its path. */
 const KNOWN_ROUTES: ReadonlySet<string> = new Set([
   ...Object.keys(OpenApi.fromApi(Api).paths),
+  ...Object.values(DOCS_PATHS),
   "/",
-  "/docs",
-  "/redoc",
-  "/redoc/redoc.standalone.js",
   "/openapi.json",
   "/metrics",
   "/mcp",
