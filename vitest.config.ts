@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config"
 
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts"],
+    include: ["test/**/*.test.ts", "web/src/**/*.test.tsx"],
     // fails a test when an unhandled rejection or uncaught exception escapes while it runs
     setupFiles: ["test/support/failOnUnhandled.ts"],
     // servers built from the environment keep no candle files in the checkout; store tests pass their own
