@@ -1,7 +1,7 @@
 import { Clock, Context, Effect, Option, Stream } from "effect"
 import { InvalidParameter, type MarketError, UnsupportedInterval } from "../Domain/Errors.js"
 import type { ExchangeService, ResolvedMarket } from "../Exchange/Exchange.js"
-import type { CandleStoreError, CandleStoreService, Span, StoredCandle } from "../Store/CandleStore.js"
+import { CandleStoreError, type CandleStoreService, type Span, type StoredCandle } from "../Store/CandleStore.js"
 import { storableIntervalMs } from "../Store/Config.js"
 import type { Foreground } from "../Store/StoreExchange.js"
 import { alignDown, alignUp, chunkSpans, fetchSpan, type SeriesRef, seriesOf } from "../Store/Sync.js"
@@ -57,6 +57,9 @@ export const makeHistory = (
     })
 
   const open = Effect.fn("History.open")(function* (query: HistoryQuery) {
+    if (store.engine === "none") {
+      return yield* new CandleStoreError({ message: "the candle store is turned off (DATABASE_URL=none)" })
+    }
     const intervalMs = storableIntervalMs(query.interval)
     if (Option.isNone(intervalMs)) {
       return yield* new InvalidParameter({
