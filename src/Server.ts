@@ -1,6 +1,6 @@
 import { HttpLayerRouter } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
-import { type Duration, Effect, Layer, Schedule } from "effect"
+import { Context, Duration, Effect, Layer, Option, Runtime, Schedule } from "effect"
 import { createServer, type Server } from "node:http"
 import { AppConfig } from "./AppConfig.js"
 import { Cmc } from "./Cmc/Cmc.js"
@@ -26,6 +26,43 @@ export const ServicesLive = Layer.mergeAll(
   ResponseCacheLive.pipe(Layer.provideMerge(KvCacheLive)),
   Cmc.Default
 )
+
+/** How long past SHUTDOWN_TIMEOUT a shutdown may run before the process ends regardless. */
+export const SHUTDOWN_SLACK = Duration.millis(500)
+
+/**
+ * The process's last resort: once shutdown starts, it ends within the deadline plus SHUTDOWN_SLACK even when some
+ * finalizer waits on an upstream (ccxt calls, Redis, a request fiber that will not stop). Built first and so released
+ * last: a shutdown that completes in time clears the timer.
+ */
+export class ShutdownDeadline extends Context.Tag("app/ShutdownDeadline")<
+  ShutdownDeadline,
+  { readonly start: () => void }
+>() {}
+
+export const ShutdownDeadlineLive = (timeout: Duration.Duration) =>
+  Layer.scoped(
+    ShutdownDeadline,
+    Effect.gen(function* () {
+      const runtime = yield* Effect.runtime<never>()
+      let timer: ReturnType<typeof setTimeout> | undefined
+      yield* Effect.addFinalizer(() => Effect.sync(() => clearTimeout(timer)))
+      const expire = () => {
+        Runtime.runSync(runtime)(
+          Effect.logError("shutdown deadline passed; exiting", { shutdownTimeoutMs: Duration.toMillis(timeout) })
+        )
+        // the log writers flush on "exit"
+        process.exit(1)
+      }
+      return {
+        start: () => {
+          if (timer !== undefined) return
+          timer = setTimeout(expire, Duration.toMillis(Duration.sum(timeout, SHUTDOWN_SLACK)))
+          timer.unref()
+        }
+      }
+    })
+  )
 
 /**
  * A Node HTTP server on `port`/`host` that shuts down gracefully. Released before the services it serves: it stops
@@ -54,21 +91,28 @@ export const NodeServerLive = (options: {
     return server
   }
   const idle = Effect.suspend(() => (inFlight === 0 ? Effect.void : Effect.fail("busy"))).pipe(
-    Effect.retry(Schedule.spaced("20 millis"))
+    Effect.retry(Schedule.spaced("20 millis")),
+    // finalizers run uninterruptibly: without this the drain deadline could not stop the wait
+    Effect.interruptible
   )
   const drain = Layer.scopedDiscard(
     Effect.gen(function* () {
       const hub = yield* StreamHub
+      const deadline = yield* Effect.serviceOption(ShutdownDeadline)
       if (server !== undefined) yield* installStreamGatewayWith(server)
       yield* Effect.addFinalizer(() =>
         Effect.gen(function* () {
+          if (Option.isSome(deadline)) deadline.value.start()
           const current = server
           if (current === undefined) return
+          // one deadline for streams and requests together
+          const until = Date.now() + Duration.toMillis(options.drainTimeout)
+          const remaining = () => Duration.millis(Math.max(0, until - Date.now()))
           current.close()
           current.closeIdleConnections()
-          yield* hub.shutdown
+          yield* hub.shutdownWithin(remaining())
           if (inFlight > 0) yield* Effect.logInfo("draining in-flight requests", { requests: inFlight })
-          yield* idle.pipe(Effect.timeout(options.drainTimeout), Effect.ignore)
+          yield* idle.pipe(Effect.timeout(remaining()), Effect.ignore)
           current.closeAllConnections()
         })
       )
@@ -95,5 +139,6 @@ export const ServerLive = (config: AppConfig) =>
     // the same RateLimiterLive GlobalMiddleware uses, hence one instance: both paths count in it
     Layer.provideMerge(HotCacheLive.pipe(Layer.provide(RateLimiterLive))),
     Layer.provideMerge(ServicesLive),
+    Layer.provideMerge(ShutdownDeadlineLive(config.shutdownTimeout)),
     Layer.provide(Layer.succeed(AppConfig, config))
   )

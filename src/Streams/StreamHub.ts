@@ -359,16 +359,22 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
       }
     })
 
-    /** Asks every live connection to end (SSE: a closing notice, WebSocket: 1001) and waits for them. */
-    const shutdown = Effect.gen(function* () {
-      if (shuttingDown) return
-      shuttingDown = true
-      if (connections.size === 0) return
-      yield* Effect.logInfo("closing live streams", { connections: connections.size })
-      for (const connection of connections.values()) connection.closing()
-      yield* allGone.await.pipe(Effect.timeout(config.shutdownTimeout), Effect.ignore)
-      for (const connection of connections.values()) connection.terminate()
-    })
+    /**
+     * Asks every live connection to end (SSE: a closing notice, WebSocket: 1001), waits for them up to `within`
+     * (default SHUTDOWN_TIMEOUT), then cuts the rest.
+     */
+    const shutdownWithin = (within: Duration.Duration) =>
+      Effect.gen(function* () {
+        if (shuttingDown) return
+        shuttingDown = true
+        if (connections.size === 0) return
+        yield* Effect.logInfo("closing live streams", { connections: connections.size })
+        for (const connection of connections.values()) connection.closing()
+        // finalizers run uninterruptibly: without this the timeout could not stop the wait
+        yield* allGone.await.pipe(Effect.interruptible, Effect.timeout(within), Effect.ignore)
+        for (const connection of connections.values()) connection.terminate()
+      })
+    const shutdown = shutdownWithin(config.shutdownTimeout)
     // the brief effects of connections (subscribing, logs, closing scopes), started from socket callbacks
     const connectionFibers = yield* FiberSet.make()
     const runDetached = yield* FiberSet.runtime(connectionFibers)<never>()
@@ -388,7 +394,8 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
         slowClosed += 1
       },
       stats,
-      shutdown
+      shutdown,
+      shutdownWithin
     } as const
   })
 }) {}

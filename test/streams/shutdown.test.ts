@@ -1,5 +1,9 @@
 import { Effect, Layer } from "effect"
+import { spawn } from "node:child_process"
+import { createServer } from "node:net"
+import { createInterface } from "node:readline"
 import { describe, expect, it } from "vitest"
+import { startEmulator } from "../../src/emulator/index.js"
 import { Exchange } from "../../src/Exchange/Exchange.js"
 import { ofType, openSse, openWs } from "./clients.js"
 import { startStreamServer } from "./server.js"
@@ -49,4 +53,69 @@ describe("shutdown", () => {
     expect(await single.closed).toEqual({ code: 1001, reason: "server shutting down" })
     expect(await multi.closed).toEqual({ code: 1001, reason: "server shutting down" })
   })
+})
+
+/** A port nothing listens on right now (PORT=0 is not a valid setting). */
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const probe = createServer().listen(0, "127.0.0.1", () => {
+      const address = probe.address()
+      probe.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+
+describe("the shutdown deadline", () => {
+  it("holds while a request waits on a slow upstream: the process exits within SHUTDOWN_TIMEOUT and a little", async () => {
+    const emulator = await startEmulator()
+    // every ticker takes far longer than the deadline (and than EXCHANGE_TIMEOUT)
+    emulator.inject({ kind: "delay", exchange: "binance", endpoint: "/api/v3/ticker", delayMs: 60_000 })
+    const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+      env: {
+        ...process.env,
+        ...emulator.env(),
+        ENABLED_EXCHANGES: "binance",
+        REDIS_ENABLED: "false",
+        DATABASE_URL: "none",
+        CCXT_THROTTLE: "false",
+        HOST: "127.0.0.1",
+        PORT: String(await freePort()),
+        EXCHANGE_TIMEOUT: "30",
+        SHUTDOWN_TIMEOUT: "2",
+        LOG_LEVEL: "info"
+      },
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)))
+    try {
+      const lines = createInterface({ input: child.stdout })
+      const port = await new Promise<number>((resolve, reject) => {
+        lines.on("line", (line) => {
+          const match = /"port":(\d+)/.exec(line)
+          if (line.includes("listening") && match !== null) resolve(Number(match[1]))
+        })
+        void exited.then(() => reject(new Error("the server exited before listening")))
+      })
+      const stuck = fetch(`http://127.0.0.1:${port}/v1/markets/ticker?exchange=binance&symbol=BTC/USDT`).then(
+        (response) => response.status,
+        () => "cut" as const
+      )
+      // the request is waiting on the emulator
+      while (
+        emulator.requestCount("binance", "/api/v3/ticker") + emulator.requestCount("binance", "/api/v3/ticker/24hr") ===
+        0
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      }
+      const signalled = Date.now()
+      child.kill("SIGTERM")
+      await exited
+      const took = Date.now() - signalled
+      // SHUTDOWN_TIMEOUT (2 s) plus SHUTDOWN_SLACK (0.5 s) plus process start-to-exit costs; 13.6 s before
+      expect(took).toBeLessThan(3500)
+      expect(await stuck).toBe("cut")
+    } finally {
+      child.kill("SIGKILL")
+      await emulator.close()
+    }
+  }, 90_000)
 })
