@@ -14,6 +14,7 @@ cp "$root/package.json" "$root/package-lock.json" "$work/build/"
 (cd "$work/build" && npm ci --no-audit --no-fund --loglevel=error)
 cp "$root/tsconfig.json" "$root/tsconfig.build.json" "$work/build/"
 cp -r "$root/src" "$work/build/src"
+cp -r "$root/web" "$work/build/web"
 (cd "$work/build" && npm run build --silent && npm prune --omit=dev --no-audit --no-fund --loglevel=error)
 
 echo "== runtime stage (only package.json, node_modules, dist)"
