@@ -1,0 +1,47 @@
+import { describe, expect, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Either, Redacted } from "effect"
+import { parseDatabaseUrl, redactUrl, storeConfig } from "../../src/Store/Config.js"
+
+const load = (env: Record<string, string>) =>
+  Effect.either(storeConfig).pipe(Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))))
+
+describe("DATABASE_URL", () => {
+  it.effect("defaults to the SQLite file ./data/market.sqlite", () =>
+    Effect.gen(function* () {
+      const config = yield* load({})
+      expect(Either.map(config, (c) => c.location)).toEqual(
+        Either.right({ engine: "sqlite", filename: "./data/market.sqlite" })
+      )
+      expect(Either.map(config, (c) => c.backfill)).toEqual(Either.right([]))
+    })
+  )
+
+  it("sqlite paths, postgres URLs and none", () => {
+    expect(parseDatabaseUrl("sqlite:///var/lib/market.sqlite")).toEqual(
+      Either.right({ engine: "sqlite", filename: "/var/lib/market.sqlite" })
+    )
+    expect(parseDatabaseUrl("none")).toEqual(Either.right({ engine: "none" }))
+    expect(parseDatabaseUrl("NONE")).toEqual(Either.right({ engine: "none" }))
+    const pg = parseDatabaseUrl("postgres://app:s3cret@db.internal:5432/market")
+    expect(Either.isRight(pg) && pg.right.engine === "postgres" ? pg.right.display : "").toBe(
+      "postgres://app:***@db.internal:5432/market"
+    )
+    expect(Either.isRight(pg) && pg.right.engine === "postgres" ? Redacted.value(pg.right.url) : "").toBe(
+      "postgres://app:s3cret@db.internal:5432/market"
+    )
+    expect(redactUrl("postgresql://u@h/db")).toBe("postgresql://u@h/db")
+  })
+
+  it.effect("a bad URL stops start-up with a message that never repeats the password", () =>
+    Effect.gen(function* () {
+      for (const raw of ["mysql://root:s3cret@h/db", "postgres://u:s3cret@", "sqlite://"]) {
+        const config = yield* load({ DATABASE_URL: raw })
+        expect(Either.isLeft(config)).toBe(true)
+        expect(String(Either.isLeft(config) ? config.left : "")).toContain("DATABASE_URL")
+        expect(String(Either.isLeft(config) ? config.left : "")).not.toContain("s3cret")
+      }
+      const backfill = yield* load({ HISTORY_BACKFILL: "binance:BTC/USDT:1m" })
+      expect(String(Either.isLeft(backfill) ? backfill.left : "")).toContain("HISTORY_BACKFILL")
+    })
+  )
+})
