@@ -179,6 +179,81 @@ describe("fault bodies and headers", () => {
   })
 })
 
+describe("broken 200 bodies (the integrity gate's test kinds)", () => {
+  const ticker = {
+    binance: "/api/v3/ticker/24hr?symbol=BTCUSDT",
+    kraken: "/0/public/Ticker?pair=XXBTZUSD",
+    coinbaseexchange: "/products/BTC-USD/ticker"
+  } as const
+
+  it("{}, [] and null, on any endpoint including the market lists", async () => {
+    for (const id of EXCHANGES) {
+      for (const [kind, text] of [
+        ["empty-object-200", "{}"],
+        ["empty-array-200", "[]"],
+        ["null-200", "null"]
+      ] as const) {
+        emulator.inject({ kind, exchange: id, times: 1 })
+        const res = await getJson(`${emulator.apiBase(id)}${ticker[id]}`)
+        expect([id, kind, res.status, res.text]).toEqual([id, kind, 200, text])
+      }
+    }
+    emulator.inject({ kind: "empty-array-200", exchange: "binance", endpoint: "/api/v3/exchangeInfo", times: 1 })
+    expect((await getJson(`${emulator.apiBase("binance")}/api/v3/exchangeInfo`)).text).toBe("[]")
+  })
+
+  it("error envelopes in each venue's own shape, with status 200", async () => {
+    const expected = {
+      binance: { code: -1001, msg: "Internal error; unable to process your request. Please try again." },
+      kraken: { error: ["EGeneral:Invalid arguments"] },
+      coinbaseexchange: { message: "Internal server error" }
+    }
+    for (const id of EXCHANGES) {
+      emulator.inject({ kind: "error-envelope-200", exchange: id, times: 1 })
+      const res = await getJson(`${emulator.apiBase(id)}${ticker[id]}`)
+      expect([res.status, res.body]).toEqual([200, expected[id]])
+    }
+  })
+
+  it("wrong field types keep the normal answer's shape with every value turned into true", async () => {
+    emulator.inject({ kind: "wrong-types-200", exchange: "kraken", times: 1 })
+    const res = await getJson(`${emulator.apiBase("kraken")}${ticker.kraken}`)
+    const normal = (await getJson(`${emulator.apiBase("kraken")}${ticker.kraken}`)).body as {
+      result: { XXBTZUSD: { a: ReadonlyArray<unknown> } }
+    }
+    const broken = res.body as { error: ReadonlyArray<unknown>; result: { XXBTZUSD: { a: ReadonlyArray<unknown> } } }
+    expect(broken.error).toEqual([])
+    expect(Object.keys(broken.result.XXBTZUSD)).toEqual(Object.keys(normal.result.XXBTZUSD))
+    expect(broken.result.XXBTZUSD.a).toEqual(normal.result.XXBTZUSD.a.map(() => true))
+  })
+
+  it("another symbol's payload: the next market's answer, in the path or the query", async () => {
+    emulator.inject({ kind: "other-symbol", exchange: "binance", times: 1 })
+    expect(((await getJson(`${emulator.apiBase("binance")}${ticker.binance}`)).body as { symbol: string }).symbol).toBe(
+      "ETHUSDT"
+    )
+    emulator.inject({ kind: "other-symbol", exchange: "kraken", times: 1 })
+    const kraken = (await getJson(`${emulator.apiBase("kraken")}${ticker.kraken}`)).body as { result: object }
+    expect(Object.keys(kraken.result)).toEqual(["XETHZUSD"])
+    emulator.inject({ kind: "other-symbol", exchange: "coinbaseexchange", times: 1 })
+    const swapped = await getJson(`${emulator.apiBase("coinbaseexchange")}${ticker.coinbaseexchange}`)
+    emulator.clearFaults()
+    const eth = await getJson(`${emulator.apiBase("coinbaseexchange")}/products/ETH-USD/ticker`)
+    expect(swapped.body).toEqual(eth.body)
+  })
+
+  it("`after` lets matching requests through first; `keepBytes` sets the truncation", async () => {
+    const url = `${emulator.apiBase("binance")}${ticker.binance}`
+    const whole = (await getJson(url)).text
+    emulator.inject({ kind: "truncated-json", exchange: "binance", after: 1, times: 1, keepBytes: 7 })
+    expect((await getJson(url)).text).toBe(whole)
+    expect((await getJson(url)).text).toBe(whole.slice(0, 7))
+    expect((await getJson(url)).text).toBe(whole)
+    emulator.inject({ kind: "truncated-json", exchange: "binance", times: 1, keepBytes: 1e9 })
+    expect((await getJson(url)).text).toBe(whole.slice(0, -1))
+  })
+})
+
 describe.each(EXCHANGES)("%s WebSocket faults", (id) => {
   const symbol = SYMBOL[id]
 
