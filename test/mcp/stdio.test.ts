@@ -2,10 +2,11 @@ import { Client, type Tool } from "@modelcontextprotocol/client"
 import { getDefaultEnvironment, StdioClientTransport } from "@modelcontextprotocol/client/stdio"
 import { Client as Sdk1Client } from "@modelcontextprotocol/sdk/client/index.js"
 import { StdioClientTransport as Sdk1StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
-import { spawn, spawnSync } from "node:child_process"
-import { existsSync, rmSync } from "node:fs"
+import { spawn } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { createRequire } from "node:module"
-import { join } from "node:path"
+import { tmpdir } from "node:os"
+import { delimiter, join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { startEmulator, type Emulator } from "../../src/emulator/index.js"
 import { clientSuite, toolClient } from "./clientSuite.js"
@@ -15,22 +16,50 @@ import { EMULATOR_T0, expectToolError, expectValidResult, TOOL_NAMES } from "./s
 const OUT_DIR = join(process.cwd(), "test-results", "mcp-build")
 const BIN = join(OUT_DIR, "src", "bin.js")
 
-const build = () => {
+/** Runs a command to its end without blocking the test worker (a blocked worker misses vitest's RPC deadlines). */
+const run = (
+  command: string,
+  args: ReadonlyArray<string>,
+  options: { shell?: boolean; env?: NodeJS.ProcessEnv } = {}
+) =>
+  new Promise<string>((resolve) => {
+    const child = spawn(command, args, { ...options, stdio: ["ignore", "pipe", "pipe"], timeout: 150_000 })
+    let output = ""
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (output += chunk))
+    child.once("close", () => resolve(output))
+  })
+
+const build = async () => {
   rmSync(OUT_DIR, { recursive: true, force: true })
   const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc")
-  const result = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json", "--outDir", OUT_DIR], {
-    encoding: "utf8",
-    timeout: 90_000
-  })
+  const output = await run(process.execPath, [tsc, "-p", "tsconfig.build.json", "--outDir", OUT_DIR])
   // type errors are the typecheck's business; this test needs the emitted JavaScript
-  if (!existsSync(BIN)) throw new Error(`build produced no ${BIN}:\n${result.stdout}${result.stderr}`)
+  if (!existsSync(BIN)) throw new Error(`build produced no ${BIN}:\n${output}`)
+}
+
+/** What the README tells hosts to run: the bundle of package.json's bundle script, as `node <abs path>/bin.mjs mcp`. */
+const BUNDLE_DIR = join(process.cwd(), "test-results", "mcp-bundle")
+const BUNDLE_BIN = join(BUNDLE_DIR, "bin.mjs")
+
+const bundle = async () => {
+  rmSync(BUNDLE_DIR, { recursive: true, force: true })
+  const { scripts } = JSON.parse(readFileSync("package.json", "utf8")) as { scripts: { bundle: string } }
+  const command = scripts.bundle.replace("--outdir=dist/bundle", `"--outdir=${BUNDLE_DIR}"`)
+  expect(command).not.toBe(scripts.bundle)
+  const bin = join(process.cwd(), "node_modules", ".bin")
+  const output = await run(command, [], {
+    shell: true,
+    env: { ...process.env, PATH: `${bin}${delimiter}${process.env["PATH"] ?? ""}` }
+  })
+  if (!existsSync(BUNDLE_BIN)) throw new Error(`bundle produced no ${BUNDLE_BIN}:\n${output}`)
 }
 
 let emulator: Emulator
 let env: Record<string, string>
 
 beforeAll(async () => {
-  build()
+  await Promise.all([build(), bundle()])
   emulator = await startEmulator({ clock: "frozen", startTime: EMULATOR_T0 })
   env = {
     ...getDefaultEnvironment(),
@@ -40,7 +69,7 @@ beforeAll(async () => {
     CCXT_THROTTLE: "false",
     LOG_LEVEL: "Info"
   }
-}, 120_000)
+}, 180_000)
 
 afterAll(async () => {
   await emulator.close()
@@ -104,13 +133,22 @@ describe("MCP over stdio: the client suite with the SDK 2.x client", () => {
   })
 })
 
-describe("MCP over stdio: the client suite with the SDK 1.x client most hosts use", () => {
+describe("MCP over stdio: the client suite with the SDK 1.x client most hosts use, on the bundle as hosts run it", () => {
   clientSuite(async () => {
+    // a host starts the server outside the checkout
+    const cwd = mkdtempSync(join(tmpdir(), "mcp-host-"))
     const client = new Sdk1Client({ name: "stdio-sdk1", version: "1.0.0" })
     await client.connect(
-      new Sdk1StdioClientTransport({ command: process.execPath, args: [BIN, "mcp"], env, stderr: "ignore" })
+      new Sdk1StdioClientTransport({ command: "node", args: [BUNDLE_BIN, "mcp"], env, cwd, stderr: "ignore" })
     )
-    return { client: toolClient(client), emulator, close: () => client.close() }
+    return {
+      client: toolClient(client),
+      emulator,
+      close: async () => {
+        await client.close()
+        rmSync(cwd, { recursive: true, force: true })
+      }
+    }
   })
 })
 
