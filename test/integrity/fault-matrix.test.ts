@@ -176,6 +176,8 @@ const run = (exchange: EmulatedExchange, endpoint: Endpoint, fault: FaultSpec | 
   Effect.gen(function* () {
     const emulator = yield* TestEmulator
     emulator.clearFaults()
+    // the market list loaded beforehand (whichever tests ran first), so only this endpoint's requests are counted
+    if (endpoint !== "markets") expect((yield* getJson(`/v1/markets?exchange=${exchange}&limit=999`)).status).toBe(200)
     if (fault !== undefined) emulator.inject(fault)
     const before = emulator.requestCount(exchange)
     const res = yield* getJson(url)
@@ -269,6 +271,15 @@ for (const exchange of ["binance", "kraken", "coinbaseexchange"] as const) {
               const { res, requests } = yield* run(exchange, endpoint, undefined, urlOf(exchange, endpoint))
               expect([res.status, res.headers["x-cache"]]).toEqual([200, "MISS"])
               expect(requests).toBe(requestsOf(exchange, endpoint))
+              if (endpoint === "ticker") {
+                // every 502 above was counted once
+                const failures = KINDS.filter(
+                  (k) => k.fault.kind !== "other-symbol" || otherSymbolDetectable(exchange, endpoint)
+                ).length
+                expect((yield* get("/metrics")).text).toContain(
+                  `upstream_errors_total{source="${exchange}",method="fetchTicker",code="bad_upstream_response"} ${failures}`
+                )
+              }
             })
           )
         }
