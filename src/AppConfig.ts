@@ -10,8 +10,27 @@ import {
   Option,
   Redacted
 } from "effect"
+import { networkInterfaces } from "node:os"
 
 export const DEFAULT_EXCHANGES = ["binance", "kraken", "coinbase"] as const
+
+/**
+ * A Redis URL ioredis reads as a TCP connection: redis:// or rediss://, a host, an optional port and database number.
+ * Anything else would be taken for a socket path and end up, password included, in connection error messages.
+ */
+export const isRedisUrl = (raw: string): boolean => {
+  const url = URL.parse(raw.trim())
+  return (
+    url !== null &&
+    (url.protocol === "redis:" || url.protocol === "rediss:") &&
+    url.hostname.length > 0 &&
+    /^(\/\d*)?$/.test(url.pathname)
+  )
+}
+
+/** `::` (every IPv4 and IPv6 address, dual-stack) where the host has IPv6, else every IPv4 address. */
+export const defaultHost = (interfaces: NodeJS.Dict<ReadonlyArray<{ readonly family: string | number }>>): string =>
+  Object.values(interfaces).some((list) => list?.some((i) => i.family === "IPv6" || i.family === 6)) ? "::" : "0.0.0.0"
 
 const seconds = (name: string, fallback: number, min = 0) =>
   Config.number(name).pipe(
@@ -163,8 +182,15 @@ export const appConfig = Effect.gen(function* () {
     )("APP_ENV").pipe(Config.withDefault("development")),
     logLevel: yield* logLevel,
     port: yield* Config.port("PORT").pipe(Config.withDefault(8000)),
-    host: yield* Config.string("HOST").pipe(Config.withDefault("0.0.0.0")),
-    redisUrl: yield* Config.string("REDIS_URL").pipe(Config.withDefault("redis://127.0.0.1:6379")),
+    host: yield* Config.string("HOST").pipe(Config.withDefault(defaultHost(networkInterfaces()))),
+    // the message never repeats the value: it may hold the Redis password
+    redisUrl: yield* Config.string("REDIS_URL").pipe(
+      Config.withDefault("redis://127.0.0.1:6379"),
+      Config.validate({
+        message: "REDIS_URL must be a redis:// or rediss:// URL such as redis://:password@127.0.0.1:6379/0",
+        validation: isRedisUrl
+      })
+    ),
     redisEnabled: yield* bool("REDIS_ENABLED", true),
     redisKeyPrefix: yield* Config.string("REDIS_KEY_PREFIX").pipe(Config.withDefault("mcds:")),
     memoryCacheMaxEntries: yield* positiveInt("MEMORY_CACHE_MAX_ENTRIES", 10_000),

@@ -1,6 +1,8 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, type ConfigError, Effect, Either, Layer, Option } from "effect"
 import { AppConfig, appConfig } from "./AppConfig.js"
+import { ccxtExchangeIds } from "./Exchange/ccxtClient.js"
+import { canonicalExchangeId, suggestExchanges } from "./Exchange/symbols.js"
 import { LoggingLive } from "./Logging.js"
 import { ServerLive } from "./Server.js"
 import { VERSION } from "./Version.js"
@@ -10,19 +12,55 @@ const describeConfigError = (error: ConfigError.ConfigError): string =>
     .replace(/^\(|\)$/g, "")
     .replace(/\s+/g, " ")
 
-/** Reads and validates the configuration; on failure prints one clear line and exits non-zero. */
-export const loadConfigOrExit = (): AppConfig => {
+const exitInvalid = (reason: string): never => {
+  process.stderr.write(`Invalid configuration: ${reason}. See .env.example.\n`)
+  return process.exit(1)
+}
+
+/**
+ * What is wrong with ENABLED_EXCHANGES given every id the installed ccxt knows: one clause per unknown id, with the
+ * closest known ids as suggestions. Empty when every id is known.
+ */
+export const unknownEnabledExchanges = (
+  enabled: ReadonlyArray<string>,
+  known: ReadonlyArray<string>
+): ReadonlyArray<string> => {
+  const knownSet = new Set(known)
+  return enabled
+    .filter((id) => !knownSet.has(canonicalExchangeId(id)))
+    .map((id) => {
+      const suggestions = suggestExchanges(id, [], known)
+      const hint = suggestions.length > 0 ? ` (did you mean ${suggestions.map((s) => `"${s}"`).join(" or ")}?)` : ""
+      return `ENABLED_EXCHANGES names "${id}", which is not a ccxt exchange id${hint}`
+    })
+}
+
+/**
+ * Reads and validates the configuration, ENABLED_EXCHANGES against the installed ccxt included; on failure prints one
+ * clear line and exits non-zero.
+ */
+export const loadConfigOrExit = async (): Promise<AppConfig> => {
   const result = Effect.runSync(Effect.either(appConfig))
-  if (Either.isLeft(result)) {
-    process.stderr.write(`Invalid configuration: ${describeConfigError(result.left)}. See .env.example.\n`)
-    process.exit(1)
-  }
+  if (Either.isLeft(result)) return exitInvalid(describeConfigError(result.left))
+  const unknown = unknownEnabledExchanges(result.right.enabledExchanges, await Effect.runPromise(ccxtExchangeIds))
+  if (unknown.length > 0) return exitInvalid(unknown.join("; "))
   return new AppConfig(result.right)
 }
 
+const WILDCARD_HOSTS: ReadonlySet<string> = new Set(["", "0.0.0.0", "::", "127.0.0.1", "::1", "localhost"])
+
+/** The base URL a person on this machine can open (and click in a terminal). */
+export const localUrl = (host: string, port: number): string => {
+  const name = WILDCARD_HOSTS.has(host) ? "localhost" : host.includes(":") ? `[${host}]` : host
+  return `http://${name}:${port}`
+}
+
 export const runServer = (config: AppConfig): void => {
+  const url = localUrl(config.host, config.port)
   const ready = Layer.effectDiscard(
-    Effect.logInfo("listening", { host: config.host, port: config.port, version: VERSION, env: config.appEnv })
+    Effect.logInfo(`listening on ${url} (API docs ${url}/docs, dashboard ${url}/)`).pipe(
+      Effect.annotateLogs({ host: config.host, port: config.port, url, version: VERSION, env: config.appEnv })
+    )
   )
   const program = Layer.launch(Layer.provideMerge(ready, ServerLive(config))).pipe(
     Effect.onExit(() => Effect.logInfo("server stopped")),

@@ -13,10 +13,10 @@ Commands:
 const command = process.argv[2] ?? "serve"
 switch (command) {
   case "serve":
-    runServer(loadConfigOrExit())
+    runServer(await loadConfigOrExit())
     break
   case "mcp":
-    runMcpStdio(loadConfigOrExit())
+    runMcpStdio(await loadConfigOrExit())
     break
   case "help":
   case "--help":

@@ -1,3 +1,3 @@
 import { loadConfigOrExit, runServer } from "./Run.js"
 
-runServer(loadConfigOrExit())
+runServer(await loadConfigOrExit())

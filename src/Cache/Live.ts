@@ -37,10 +37,11 @@ export const makeKvCache = (options: KvCacheOptions): Effect.Effect<KvCacheServi
     const connected = yield* makeRedisKv(options.redis).pipe(
       Effect.map(Option.some),
       Effect.catchAll((error) =>
-        Effect.logError("redis client could not be created; cache served from memory only", error.cause).pipe(
-          Effect.annotateLogs(annotations),
-          Effect.as(Option.none<RedisKv>())
-        )
+        // the message only: a URL parse error carries the URL, password included, as a property
+        Effect.logError(
+          "redis client could not be created; cache served from memory only",
+          error.cause instanceof Error ? error.cause.message : "unknown error"
+        ).pipe(Effect.annotateLogs(annotations), Effect.as(Option.none<RedisKv>()))
       )
     )
     if (Option.isNone(connected)) return memoryOnly({ backend: "memory", redis: "down" }, memory)

@@ -105,8 +105,14 @@ export const unknownExchangeError = (
     })
   }
   const hint = suggestions.length > 0 ? ` Did you mean ${quoteList(suggestions)}?` : ""
+  const disabled = suggestions.filter((s) => !enabled.includes(s))
+  const howToEnable =
+    disabled.length === 0
+      ? ""
+      : ` ${quoteList(disabled)} ${disabled.length === 1 ? "is" : "are"} supported but not enabled on this server: ` +
+        `add ${disabled.length === 1 ? "it" : "them"} to ENABLED_EXCHANGES to use ${disabled.length === 1 ? "it" : "them"}.`
   return new UnknownExchange({
-    message: `Unknown exchange "${raw}".${hint} Enabled exchanges: ${enabledList}`,
+    message: `Unknown exchange "${raw}".${hint}${howToEnable} Enabled exchanges: ${enabledList}`,
     exchange: raw,
     suggestions,
     enabled: [...enabled]

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, LogLevel, Option, Redacted } from "effect"
 import { spawnSync } from "node:child_process"
-import { AppConfig } from "../../src/AppConfig.js"
+import { networkInterfaces } from "node:os"
+import { AppConfig, defaultHost, isRedisUrl } from "../../src/AppConfig.js"
 
 const load = (env: Record<string, string>) => Effect.either(Effect.provide(AppConfig, AppConfig.fromRecord(env)))
 
@@ -12,7 +13,9 @@ describe("AppConfig", () => {
       expect(config.appEnv).toBe("development")
       expect(config.logLevel).toBe(LogLevel.Info)
       expect(config.port).toBe(8000)
-      expect(config.host).toBe("0.0.0.0")
+      // dual-stack where the machine has IPv6 (this one has ::1), IPv4 only elsewhere
+      expect(config.host).toBe(defaultHost(networkInterfaces()))
+      expect(config.host).toBe("::")
       expect(config.redisUrl).toBe("redis://127.0.0.1:6379")
       expect(config.redisEnabled).toBe(true)
       expect(config.redisKeyPrefix).toBe("mcds:")
@@ -24,6 +27,9 @@ describe("AppConfig", () => {
       expect(Duration.toMillis(config.orderbookCacheTtl)).toBe(1000)
       expect(Duration.toMillis(config.tradesCacheTtl)).toBe(1000)
       expect(Duration.toMillis(config.ohlcvCacheTtl)).toBe(300_000)
+      expect(Duration.toMillis(config.ohlcvOpenCacheTtl)).toBe(5_000)
+      expect(Duration.toMillis(config.requestDeadline)).toBe(15_000)
+      expect(Duration.toMillis(config.retryAfterMax)).toBe(60_000)
       expect(config.tickerDeltaThreshold).toBe(0.001)
       expect(Duration.toMillis(config.streamHeartbeatInterval)).toBe(30_000)
       expect(Duration.toMillis(config.streamIdleGrace)).toBe(5000)
@@ -152,7 +158,11 @@ describe("AppConfig", () => {
     ["CIRCUIT_FAILURE_THRESHOLD", "-1"],
     ["CIRCUIT_COOLDOWN", "0"],
     ["EXCHANGE_RATE_LIMIT_BINANCE", "0"],
-    ["EXCHANGE_RATE_LIMIT_KRAKEN", "fast"]
+    ["EXCHANGE_RATE_LIMIT_KRAKEN", "fast"],
+    ["REQUEST_DEADLINE", "0"],
+    ["RETRY_AFTER_MAX", "0.5"],
+    ["OHLCV_OPEN_CACHE_TTL", "-1"],
+    ["REDIS_URL", "127.0.0.1:6379"]
   ]
   it.effect.each(invalid)("rejects %s=%s", ([name, value]) =>
     Effect.gen(function* () {
@@ -176,5 +186,42 @@ describe("start-up with invalid configuration", () => {
     expect(lines).toHaveLength(1)
     expect(lines[0]).toMatch(/^Invalid configuration: .*PORT.*See \.env\.example\.$/)
     expect(result.stderr).not.toContain("do-not-print-me")
+  })
+})
+
+describe("REDIS_URL", () => {
+  const secretUrls = [
+    "http://:s3cret@127.0.0.1:6379",
+    "redis://:s3cret@exa mple:6379",
+    "redis://:s3cret@127.0.0.1:notaport",
+    "redis://:s3cret@127.0.0.1:6379/db",
+    "//:s3cret@127.0.0.1:6379"
+  ]
+  it.effect.each(secretUrls)("%s is refused at start-up, and the message never holds the password", (url) =>
+    Effect.gen(function* () {
+      const result = yield* load({ REDIS_URL: url })
+      expect(Either.isLeft(result)).toBe(true)
+      const message = String(Either.getLeft(result).pipe(Option.getOrThrow))
+      expect(message).toContain("REDIS_URL must be a redis:// or rediss:// URL")
+      expect(message).not.toContain("s3cret")
+    })
+  )
+
+  it("accepts what ioredis reads as a TCP connection", () => {
+    expect(isRedisUrl("redis://127.0.0.1:6379")).toBe(true)
+    expect(isRedisUrl("redis://:pw@cache.internal:6380/2")).toBe(true)
+    expect(isRedisUrl("rediss://user:pw@redis.example.com")).toBe(true)
+    expect(isRedisUrl("redis://cache/")).toBe(true)
+  })
+})
+
+describe("HOST default", () => {
+  it("listens on :: (IPv4 and IPv6) where the machine has IPv6, else on every IPv4 address", () => {
+    const v4 = { family: "IPv4" }
+    const v6 = { family: "IPv6" }
+    expect(defaultHost({ lo: [v4, v6], eth0: [v4] })).toBe("::")
+    expect(defaultHost({ lo: [v4], eth0: [v4] })).toBe("0.0.0.0")
+    expect(defaultHost({ lo: [v4, { family: 6 }] })).toBe("::")
+    expect(defaultHost({})).toBe("0.0.0.0")
   })
 })

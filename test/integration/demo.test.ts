@@ -21,7 +21,12 @@ describe("npm run demo", () => {
   beforeAll(async () => {
     port = await freePort()
     child = spawn(process.execPath, ["--import", "tsx", "src/demoMain.ts"], {
-      env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", REDIS_ENABLED: "false" },
+      // HOST unset: the default listens on IPv4 and IPv6
+      env: {
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== "HOST")),
+        PORT: String(port),
+        REDIS_ENABLED: "false"
+      },
       stdio: ["ignore", "pipe", "pipe"]
     })
     child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
@@ -54,6 +59,24 @@ describe("npm run demo", () => {
     }
     expect(exchanges.exchanges.map((e) => e.id)).toEqual(["binance", "kraken", "coinbaseexchange"])
   }, 30_000)
+
+  it("the default HOST answers over IPv6 and IPv4 alike", async () => {
+    for (const host of ["[::1]", "127.0.0.1"]) {
+      expect((await fetch(`http://${host}:${port}/v1/health`)).status).toBe(200)
+    }
+  })
+
+  it("says where it listens in a plain message with URLs a person can click", () => {
+    const url = `http://localhost:${port}`
+    const messages = stdout
+      .trim()
+      .split("\n")
+      .flatMap((line) => {
+        const parsed: unknown = JSON.parse(line)
+        return typeof parsed === "object" && parsed !== null && "message" in parsed ? [parsed.message] : []
+      })
+    expect(messages).toContain(`listening on ${url} (API docs ${url}/docs, dashboard ${url}/)`)
+  })
 
   it("logs JSON lines only", () => {
     const lines = stdout
