@@ -1,10 +1,9 @@
 import type { HttpServerResponse } from "@effect/platform"
 import { Context, Effect, Layer, LogLevel, Metric, Option, Runtime } from "effect"
-import type { IncomingMessage, Server, ServerResponse } from "node:http"
+import type { IncomingMessage, ServerResponse } from "node:http"
 import { AppConfig } from "../AppConfig.js"
 import { LogSink } from "../Logging.js"
 import { cacheEvents } from "../Metrics.js"
-import { beforeListeners } from "./Intercept.js"
 import { counterFor, histogramFor, requestLogLine, routeLabel } from "./Observability.js"
 import { RateLimiter } from "./RateLimit.js"
 import { freshnessOf } from "./Responses.js"
@@ -27,8 +26,11 @@ interface Entry {
 export interface HotCacheService {
   /** Called with every response of the Effect path: keeps fresh market answers by URL. */
   readonly remember: (method: string, url: string, response: HttpServerResponse.HttpServerResponse) => void
-  /** Installs the fast path on a Node server: fresh answers go out before Effect's HTTP stack is entered. */
-  readonly install: (server: Server) => Server
+  /**
+   * The fast path, tried first by the front door: true when the request is taken care of here (a fresh answer goes
+   * out before Effect's HTTP stack is entered); `fallback` hands it to the Effect path later if need be.
+   */
+  readonly serve: (request: IncomingMessage, response: ServerResponse, fallback: () => void) => boolean
   readonly stats: () => { readonly entries: number; readonly served: number }
 }
 
@@ -124,7 +126,6 @@ export const HotCacheLive = Layer.effect(
       if (logRequests) log(entry, Math.round(seconds * 100_000) / 100, client)
     }
 
-    /** True when the request is taken care of here; `fallback` hands it to the Effect path later if need be. */
     const serve = (request: IncomingMessage, response: ServerResponse, fallback: () => void): boolean => {
       const started = performance.now()
       const url = request.url
@@ -173,13 +174,6 @@ export const HotCacheLive = Layer.effect(
       return true
     }
 
-    const install = (server: Server): Server =>
-      beforeListeners(server, (event, args, emit) => {
-        if (event !== "request") return false
-        const [request, response] = args as [IncomingMessage, ServerResponse]
-        return serve(request, response, () => emit(event, ...args))
-      })
-
-    return { remember, install, stats: () => ({ entries: entries.size, served }) }
+    return { remember, serve, stats: () => ({ entries: entries.size, served }) }
   })
 )

@@ -4,7 +4,7 @@ import { Cause, Deferred, Effect, Layer, Runtime } from "effect"
 import { Console } from "node:console"
 import { AppConfig } from "../AppConfig.js"
 import { LoggingLive } from "../Logging.js"
-import { ServicesLive } from "../Server.js"
+import { ServicesLive } from "../Services.js"
 import { VERSION } from "../Version.js"
 import { makeMcpServerFactory } from "./Server.js"
 

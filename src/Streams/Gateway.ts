@@ -1,15 +1,14 @@
 import { Clock, Duration, Effect, Either } from "effect"
-import type { IncomingMessage, Server, ServerResponse } from "node:http"
+import type { IncomingMessage, ServerResponse } from "node:http"
 import type { Duplex } from "node:stream"
 import { type WebSocket, WebSocketServer } from "ws"
-import { AppConfig } from "../AppConfig.js"
-import { beforeListeners } from "../Http/Intercept.js"
+import type { AppConfig } from "../AppConfig.js"
 import { type Admission, AdmissionResponse, refuseUpgrade, type Verdict } from "./Admission.js"
 import { StreamConnection, type Transport } from "./Connection.js"
 import type { Encoded } from "./Outbox.js"
 import { type AckEvent, type ErrorEvent, errorEvent, type Subscription, subscriptionRef } from "./Events.js"
 import { parseClientMessage } from "./Protocol.js"
-import { StreamHub } from "./StreamHub.js"
+import type { StreamHub } from "./StreamHub.js"
 import { textFrame } from "./WsFrame.js"
 
 /** Reconnection delay SSE clients are told to use. */
@@ -366,13 +365,25 @@ class WsSession implements Transport {
   }
 }
 
+/** The front door's two entry points into the gateway; each says whether it took the request. */
+export interface StreamGateway {
+  /** Takes SSE stream requests (a prefix test, no parsing, for every request). */
+  readonly request: (request: IncomingMessage, response: ServerResponse) => boolean
+  /** Takes WebSocket upgrades of the stream routes. */
+  readonly upgrade: (request: IncomingMessage, socket: Duplex, head: Buffer) => boolean
+}
+
 /**
  * Serves admitted streams without a fiber per connection: SSE responses and WebSockets are plain Node objects fed
- * by the hub's synchronous fan-out; effects (subscribing, logs) run briefly on the hub's runtime. Installed on the
- * Node server in front of the app: stream requests are first answered by the app into an AdmissionResponse
- * (routing, API keys, rate limit, request log and metrics all apply), then taken over here.
+ * by the hub's synchronous fan-out; effects (subscribing, logs) run briefly on the hub's runtime. Stream requests are
+ * first answered by the app (`admitVia`, the Effect handler) into an AdmissionResponse — routing, API keys, rate
+ * limit, request log and metrics all apply — then taken over here.
  */
-export const installStreamGateway = (server: Server, hub: StreamHub, config: AppConfig): void => {
+export const makeStreamGateway = (
+  hub: StreamHub,
+  config: AppConfig,
+  admitVia: (request: IncomingMessage, response: ServerResponse) => void
+): StreamGateway => {
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false })
   const sessions = new Set<WsSession>()
   let pinger: ReturnType<typeof setInterval> | undefined
@@ -418,41 +429,33 @@ export const installStreamGateway = (server: Server, hub: StreamHub, config: App
     hub.runDetached(session.start(admission.multiplexed ? undefined : admission.subscription))
   }
 
-  // the platform's own upgrade would keep a fiber (and a request context) per connection for the connection's life
-  beforeListeners(server, (event, args, emit) => {
-    /** Lets the app answer the request into an AdmissionResponse, then acts on its verdict. */
-    const admitThrough = (request: IncomingMessage, onVerdict: (verdict: Verdict) => void) =>
-      emit("request", request, new AdmissionResponse(request, onVerdict))
-    if (event === "upgrade") {
-      const [request, socket, head] = args as [IncomingMessage, Duplex, Buffer]
+  /** Lets the app answer the request into an AdmissionResponse, then acts on its verdict. */
+  const admitThrough = (request: IncomingMessage, onVerdict: (verdict: Verdict) => void) =>
+    admitVia(request, new AdmissionResponse(request, onVerdict))
+
+  return {
+    // the platform's own upgrade would keep a fiber (and a request context) per connection for the connection's life
+    upgrade: (request, socket, head) => {
       if (!WS_PATHS.has(pathOf(request.url))) return false
       socket.on("error", ignore)
-      return admitThrough(request, (verdict) => {
+      admitThrough(request, (verdict) => {
         const admission = verdict.admission
         if (verdict.status !== 101 || admission?.kind !== "ws") return refuseUpgrade(socket, verdict)
         wss.handleUpgrade(request, socket, head, (ws) => serveWs(ws, socket, admission))
       })
+      return true
+    },
+    request: (request, response) => {
+      if (request.method !== "GET" || !request.url?.startsWith(SSE_PREFIX)) return false
+      admitThrough(request, (verdict) => {
+        const admission = verdict.admission
+        if (verdict.status === 200 && admission?.kind === "sse") {
+          return serveSse(response, admission.subscription, verdict)
+        }
+        response.writeHead(verdict.status, verdict.headers)
+        response.end(verdict.body)
+      })
+      return true
     }
-    if (event !== "request") return false
-    const [request, response] = args as [IncomingMessage, ServerResponse]
-    // every request passes here: a prefix test, no parsing
-    if (response instanceof AdmissionResponse || request.method !== "GET" || !request.url?.startsWith(SSE_PREFIX)) {
-      return false
-    }
-    return admitThrough(request, (verdict) => {
-      const admission = verdict.admission
-      if (verdict.status === 200 && admission?.kind === "sse")
-        return serveSse(response, admission.subscription, verdict)
-      response.writeHead(verdict.status, verdict.headers)
-      response.end(verdict.body)
-    })
-  })
+  }
 }
-
-/** Installs the gateway with the hub and settings of the current context. */
-export const installStreamGatewayWith = (server: Server) =>
-  Effect.gen(function* () {
-    const hub = yield* StreamHub
-    const config = yield* AppConfig
-    installStreamGateway(server, hub, config)
-  })

@@ -1,4 +1,5 @@
-import { HttpLayerRouter, HttpServer } from "@effect/platform"
+import { HttpServer } from "@effect/platform"
+import { NodeHttpServer } from "@effect/platform-node"
 import { Duration, Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effect"
 import { AppConfig } from "../../src/AppConfig.js"
 import { MemoryKvCacheLive } from "../../src/Cache/Memory.js"
@@ -6,7 +7,7 @@ import { ResponseCacheLive } from "../../src/Cache/ResponseCacheLive.js"
 import type { Exchange } from "../../src/Exchange/Exchange.js"
 import { ExchangeLive } from "../../src/Exchange/Live.js"
 import { AppRoutes } from "../../src/Http.js"
-import { NodeServerLive } from "../../src/Server.js"
+import { FrontDoor } from "../../src/Server.js"
 import { StreamHubLive, StreamRoutes } from "../../src/Streams/Http.js"
 import { type HubStats, StreamHub } from "../../src/Streams/StreamHub.js"
 
@@ -23,16 +24,20 @@ export const FAST_STREAMS: Readonly<Record<string, string>> = {
   MAX_BACKOFF: "0.2"
 }
 
-/** The REST and stream routes over a real socket on a free loopback port, as `src/Server.ts` composes them. */
+/** The REST and stream routes behind the front door on a free loopback port, as `src/Server.ts` composes them. */
 export const streamServerLayer = (
   env: Readonly<Record<string, string>>,
   exchange: Layer.Layer<Exchange, never, AppConfig> = ExchangeLive,
   logs: Layer.Layer<never> = Logger.minimumLogLevel(LogLevel.Error)
 ) =>
-  HttpLayerRouter.serve(Layer.mergeAll(AppRoutes, StreamRoutes), { disableLogger: true, disableListenLog: true }).pipe(
-    Layer.provideMerge(NodeServerLive({ port: 0, host: "127.0.0.1", drainTimeout: Duration.seconds(3) })),
+  FrontDoor(Layer.mergeAll(AppRoutes, StreamRoutes), {
+    port: 0,
+    host: "127.0.0.1",
+    drainTimeout: Duration.seconds(3)
+  }).pipe(
     // the same layer value as inside StreamRoutes, so memoized: this exposes the routes' hub to the tests
     Layer.provideMerge(StreamHubLive),
+    Layer.provide(NodeHttpServer.layerContext),
     Layer.provide(ResponseCacheLive),
     Layer.provideMerge(MemoryKvCacheLive({ maxEntries: 1000 })),
     Layer.provideMerge(exchange),
