@@ -56,7 +56,8 @@ const ascendingUnique = <C extends CandleLike>(candles: ReadonlyArray<C>): Array
 /**
  * `limit` candles (at most MAX_CANDLES), ascending and without duplicates: the first `limit` from `since`, or the last
  * `limit` up to now. Requests above the exchange's per-call maximum are paged forward; a page that brings nothing new
- * ends the walk, so gaps and short histories end in fewer candles rather than a loop.
+ * ends the walk, so gaps and short histories end in fewer candles rather than a loop. All or nothing: a page that
+ * fails (a broken body fails at the integrity gate, before it could look like "nothing new") fails the whole walk.
  */
 export const fetchOhlcvPaged = <C extends CandleLike, E>(
   request: OhlcvPagingRequest<C, E>

@@ -175,6 +175,28 @@ describe("fetchOhlcvPaged", () => {
     })
   )
 
+  it.effect("is all or nothing: a failing page fails the whole walk, never a prefix", () =>
+    Effect.gen(function* () {
+      const fake = fakeExchange(T0, T0 + 3000 * TF)
+      const calls: Array<number | undefined> = []
+      const error = yield* Effect.flip(
+        fetchOhlcvPaged({
+          fetch: (since, limit) => {
+            calls.push(since)
+            return calls.length === 2 ? Effect.fail("broken page" as const) : fake.fetch(since, limit)
+          },
+          limit: 1500,
+          since: Option.some(T0),
+          timeframeMs: TF,
+          perRequestMax: 1000,
+          now: T0 + 3000 * TF
+        })
+      )
+      assert.strictEqual(error, "broken page")
+      assert.deepStrictEqual(calls, [T0, T0 + 1000 * TF])
+    })
+  )
+
   it("parses timeframes and clamps limits", () => {
     assert.deepStrictEqual(timeframeToMs("1m"), Option.some(60_000))
     assert.deepStrictEqual(timeframeToMs("4h"), Option.some(14_400_000))
