@@ -218,3 +218,48 @@ describe("dashboard in Chromium", () => {
     await context.close()
   }, 120_000)
 })
+
+describe("dashboard with API keys", () => {
+  let keyed: StreamServer
+
+  beforeAll(async () => {
+    keyed = await startStreamServer(emulatorEnv(emulator, { API_KEYS: "k1", EXCHANGE_TIMEOUT: "10" }))
+  }, 60_000)
+
+  afterAll(async () => {
+    await keyed?.close()
+  })
+
+  it("loads without a key, asks for one once and keeps it in the browser", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 800 } })
+    const page = await context.newPage()
+    const problems = watchPage(page, keyed.http)
+    await page.goto(`${keyed.http}/?exchange=kraken&symbol=BTC/USD&interval=1m`)
+
+    const prompt = page.getByTestId("api-key-prompt")
+    await expect.poll(() => prompt.isVisible(), { timeout: 20_000 }).toBe(true)
+    await prompt.getByLabel("API key").fill("wrong")
+    await prompt.getByRole("button", { name: "Connect" }).click()
+    await expect.poll(() => prompt.innerText(), { timeout: 10_000 }).toContain("That key was not accepted.")
+
+    await prompt.getByLabel("API key").fill("k1")
+    await prompt.getByRole("button", { name: "Connect" }).click()
+    await expect.poll(() => prompt.count(), { timeout: 10_000 }).toBe(0)
+    await expect.poll(() => page.getByTestId("exchange-select").inputValue(), { timeout: 10_000 }).toBe("kraken")
+    // the REST snapshot arrives with the key
+    await expect.poll(() => attribute(page, "last-price", "data-value"), { timeout: 20_000 }).not.toBe("")
+    expect(await page.evaluate<string | null>("localStorage.getItem('mcds.apiKey')")).toBe("k1")
+
+    // once is enough: a reload goes straight to the data
+    await page.reload()
+    await expect.poll(() => attribute(page, "last-price", "data-value"), { timeout: 20_000 }).not.toBe("")
+    expect(await prompt.count()).toBe(0)
+
+    // the only refusals were the keyless and wrong-key requests; nothing left the machine
+    expect(problems.pageErrors).toEqual([])
+    expect(problems.foreignRequests).toEqual([])
+    expect(problems.failedResponses.every((r) => r.startsWith("401 "))).toBe(true)
+    expect(problems.failedResponses.length).toBeGreaterThanOrEqual(2)
+    await context.close()
+  }, 120_000)
+})
