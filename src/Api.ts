@@ -1,6 +1,7 @@
 import { HttpApi, OpenApi } from "@effect/platform"
 import { InternalError } from "./Domain/Errors.js"
 import { HealthGroup } from "./Health/Api.js"
+import { HistoryGroup } from "./History/Api.js"
 import { finishSpec } from "./Http/OpenApiSpec.js"
 import { CompatGroup, MarketsGroup } from "./Markets/Api.js"
 import { VERSION } from "./Version.js"
@@ -9,6 +10,7 @@ export class Api extends HttpApi.make("mcp-crypto-data-server")
   .add(HealthGroup)
   .add(MarketsGroup)
   .add(CompatGroup)
+  .add(HistoryGroup)
   .addError(InternalError)
   .annotate(OpenApi.Title, "mcp-crypto-data-server")
   .annotate(OpenApi.Version, VERSION)

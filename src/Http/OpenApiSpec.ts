@@ -50,6 +50,9 @@ const PUBLIC_ROUTES: ReadonlySet<string> = new Set(["/v1/health"])
 
 const STREAM_PREFIX = "/v1/stream/"
 
+/** Streams candles from the store (src/History): besides JSON, as NDJSON or CSV (`format`). */
+const HISTORY_ROUTE = "/v1/history/ohlcv"
+
 /** Routes answered through the response cache (Responses.cachedResponse), with Age and X-Cache. */
 const isCached = (path: string): boolean =>
   path === "/v1/exchanges" || path === "/v1/markets" || path.startsWith("/v1/markets/") || path.startsWith("/market/")
@@ -135,17 +138,42 @@ const headersOf = (path: string, status: number): Json => {
   const headers: Json = {}
   if (status >= 400) headers["Cache-Control"] = headerRef("CacheControl")
   if (status === 401) headers["WWW-Authenticate"] = { ...headerRef("WwwAuthenticate") }
-  if (status === 429 || status === 503) headers["Retry-After"] = headerRef("RetryAfter")
+  if (status === 429 || status === 503) {
+    headers["Retry-After"] =
+      path === HISTORY_ROUTE && status === 503
+        ? {
+            description: "Seconds to wait before retrying; absent when the candle store is off or unreachable",
+            schema: { type: "integer", minimum: 1 }
+          }
+        : headerRef("RetryAfter")
+  }
   if (status === 200 && isCached(path)) {
     headers["Cache-Control"] = headerRef("CacheControl")
     headers["Age"] = headerRef("Age")
     headers["X-Cache"] = headerRef("XCache")
   }
-  if (status === 200 && path.startsWith(STREAM_PREFIX)) headers["Cache-Control"] = headerRef("CacheControl")
+  if (status === 200 && (path.startsWith(STREAM_PREFIX) || path === HISTORY_ROUTE)) {
+    headers["Cache-Control"] = headerRef("CacheControl")
+  }
   // the key check comes before the rate limit, and a 500 leaves the middleware before its headers are added
   if (!isPublic && status !== 401 && status !== 500) Object.assign(headers, rateLimitHeaders)
   return headers
 }
+
+const withHistoryFormats = (response: Json): Json => ({
+  ...response,
+  content: {
+    ...(isRecord(response.content) ? response.content : {}),
+    "application/x-ndjson": {
+      schema: { type: "string", description: "format=ndjson: one candle object per line" },
+      example: '{"timestamp":1704067200000,"open":42000,"high":42100,"low":41900,"close":42050,"volume":12.5}\n'
+    },
+    "text/csv": {
+      schema: { type: "string", description: "format=csv: a header row, then one candle per row" },
+      example: "timestamp,open,high,low,close,volume\n1704067200000,42000,42100,41900,42050,12.5\n"
+    }
+  }
+})
 
 const documentOperation = (path: string, operation: Json): Json => {
   const responses = isRecord(operation.responses) ? operation.responses : {}
@@ -153,7 +181,8 @@ const documentOperation = (path: string, operation: Json): Json => {
   for (const [status, response] of Object.entries(responses)) {
     if (!isRecord(response)) continue
     const headers = headersOf(path, Number(status))
-    documented[status] = Object.keys(headers).length === 0 ? response : { ...response, headers }
+    const withContent = path === HISTORY_ROUTE && status === "200" ? withHistoryFormats(response) : response
+    documented[status] = Object.keys(headers).length === 0 ? withContent : { ...withContent, headers }
   }
   return {
     ...operation,

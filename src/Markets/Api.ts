@@ -1,5 +1,5 @@
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
-import { Schema } from "effect"
+import { Option, Schema, SchemaAST } from "effect"
 import {
   InvalidParameter,
   NotSupported,
@@ -24,6 +24,31 @@ import {
   SymbolsParam
 } from "./Params.js"
 
+/** Integer query parameters travel as strings; the spec documents the integers they are, with their bounds. */
+const documentedInteger = <A, I>(
+  schema: Schema.Schema<A, I>,
+  bounds: { readonly minimum: number; readonly maximum: number; readonly default?: number }
+) =>
+  schema.annotations({
+    jsonSchema: {
+      type: "integer",
+      ...bounds,
+      ...Option.match(SchemaAST.getDescriptionAnnotation(schema.ast), {
+        onNone: () => ({}),
+        onSome: (description) => ({ description })
+      })
+    }
+  })
+
+/** An optional bounded integer query parameter with its default. */
+const optionalInt = (name: string, minimum: number, maximum: number, defaultValue: number, description: string) =>
+  Schema.optionalWith(
+    documentedInteger(intParam(name, minimum, maximum, description), { minimum, maximum, default: defaultValue }),
+    { default: () => defaultValue }
+  )
+
+const Since = documentedInteger(SinceParam, { minimum: 0, maximum: 8_640_000_000_000 })
+
 export const TickerParams = Schema.Struct({
   exchange: ExchangeParam,
   symbol: SymbolParam,
@@ -35,10 +60,8 @@ const ohlcvParams = (defaultLimit: number) =>
     exchange: ExchangeParam,
     symbol: SymbolParam,
     interval: Schema.optionalWith(IntervalParam, { default: () => "1m" }),
-    since: Schema.optional(SinceParam),
-    limit: Schema.optionalWith(intParam("limit", 1, 2000, `Number of candles (default ${defaultLimit}, max 2000)`), {
-      default: () => defaultLimit
-    })
+    since: Schema.optional(Since),
+    limit: optionalInt("limit", 1, 2000, defaultLimit, `Number of candles (default ${defaultLimit}, max 2000)`)
   })
 
 export const OhlcvParams = ohlcvParams(500)
@@ -49,17 +72,13 @@ export const HistoryParams = ohlcvParams(100)
 export const OrderBookParams = Schema.Struct({
   exchange: ExchangeParam,
   symbol: SymbolParam,
-  limit: Schema.optionalWith(intParam("limit", 1, 1000, "Levels per side (default 50, max 1000)"), {
-    default: () => 50
-  })
+  limit: optionalInt("limit", 1, 1000, 50, "Levels per side (default 50, max 1000)")
 })
 
 export const TradesParams = Schema.Struct({
   exchange: ExchangeParam,
   symbol: SymbolParam,
-  limit: Schema.optionalWith(intParam("limit", 1, 1000, "Most recent trades (default 100, max 1000)"), {
-    default: () => 100
-  })
+  limit: optionalInt("limit", 1, 1000, 100, "Most recent trades (default 100, max 1000)")
 })
 
 export const TickersParams = Schema.Struct({ exchange: ExchangeParam, symbols: SymbolsParam })
@@ -69,8 +88,8 @@ export const MarketsParams = Schema.Struct({
   q: Schema.optional(FilterParam("q", "Case-insensitive substring of the symbol")),
   base: Schema.optional(FilterParam("base", "Only markets with this base currency")),
   quote: Schema.optional(FilterParam("quote", "Only markets with this quote currency")),
-  offset: Schema.optionalWith(intParam("offset", 0, 1_000_000, "Markets to skip (default 0)"), { default: () => 0 }),
-  limit: Schema.optionalWith(intParam("limit", 1, 1000, "Page size (default 100, max 1000)"), { default: () => 100 })
+  offset: optionalInt("offset", 0, 1_000_000, 0, "Markets to skip (default 0)"),
+  limit: optionalInt("limit", 1, 1000, 100, "Page size (default 100, max 1000)")
 })
 
 const withMarketErrors = <Name extends string, UrlParams, Success>(

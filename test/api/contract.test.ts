@@ -345,6 +345,7 @@ layer(ApiTestServer())("REST API v1 contract", (it) => {
           "/market/ticker",
           "/v1/exchanges",
           "/v1/health",
+          "/v1/history/ohlcv",
           "/v1/markets",
           "/v1/markets/ohlcv",
           "/v1/markets/orderbook",

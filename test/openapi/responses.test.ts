@@ -1,7 +1,9 @@
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Stream } from "effect"
 import { type Document, OpenAPIBackend } from "openapi-backend"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import type { Exchange } from "../../src/Exchange/Exchange.js"
+import { History } from "../../src/History/History.js"
+import { CandleStoreError } from "../../src/Store/CandleStore.js"
 import { openSse } from "../streams/clients.js"
 import { startStreamServer, type StreamServer } from "../streams/server.js"
 import { makeMockExchange } from "../support/mockExchange.js"
@@ -14,11 +16,31 @@ import { makeMockExchange } from "../support/mockExchange.js"
 
 const MockExchange = Layer.unwrapEffect(Effect.map(makeMockExchange, (mock) => mock.layer as Layer.Layer<Exchange>))
 
+/** The candle store's reads, faked: the /v1/history/ohlcv handler and its encoders are the real ones. */
+const FakeHistory = Layer.succeed(History, {
+  open: (query) =>
+    query.symbol === "BTC/USDT"
+      ? Effect.succeed({
+          market: { exchange: query.exchange, symbol: query.symbol },
+          interval: query.interval,
+          span: [query.since, query.since + 120_000] as const,
+          candles: Stream.make(
+            { timestamp: query.since, open: 1, high: 2, low: 0.5, close: 1.5, volume: 10 },
+            { timestamp: query.since + 60_000, open: 1.5, high: 2.5, low: 1, close: 2, volume: 0 }
+          )
+        })
+      : Effect.fail(new CandleStoreError({ message: "the store cannot be reached" }))
+})
+
+const Upstreams = Layer.merge(MockExchange, FakeHistory)
+
 interface Checked {
   readonly status: number
   readonly operationId: string
   readonly headers: Record<string, string>
   readonly body: unknown
+  /** Whether the spec's parameters accept the request. */
+  readonly requestValid: boolean
 }
 
 const load = async (server: StreamServer): Promise<OpenAPIBackend> => {
@@ -82,7 +104,9 @@ const check = async (
   ).toEqual([])
   expect(headerResult.errors ?? [], `${operationId} ${response.status} headers: ${JSON.stringify(headers)}`).toEqual([])
   if (response.status === 200) succeeded.add(operationId)
-  return { status: response.status, operationId, headers, body }
+  const request = { method: "get", path: url.pathname, query: url.search.slice(1), headers: requestHeaders }
+  const requestValid = api.validateRequest(request, operationId).valid
+  return { status: response.status, operationId, headers, body, requestValid }
 }
 
 const codeOf = (checked: Checked): unknown =>
@@ -93,7 +117,7 @@ describe("OpenAPI: real responses of every route match the served spec", () => {
   let api: OpenAPIBackend
 
   beforeAll(async () => {
-    server = await startStreamServer({}, MockExchange)
+    server = await startStreamServer({}, Upstreams)
     api = await load(server)
   })
   afterAll(() => server.close())
@@ -110,12 +134,16 @@ describe("OpenAPI: real responses of every route match the served spec", () => {
     ["/v1/markets/orderbook?exchange=binance&symbol=BTC/USDT&limit=2", "markets.orderbook"],
     ["/v1/markets/trades?exchange=binance&symbol=ETH/USDT&limit=2", "markets.trades"],
     ["/market/ticker?exchange=binance&symbol=ETH/USDT", "compat.ticker"],
-    ["/market/history?exchange=binance&symbol=BTC/USDT&limit=2", "compat.history"]
+    ["/market/history?exchange=binance&symbol=BTC/USDT&limit=2", "compat.history"],
+    ["/v1/history/ohlcv?exchange=binance&symbol=BTC/USDT&since=1704067200000", "history.ohlcv"],
+    ["/v1/history/ohlcv?exchange=binance&symbol=BTC/USDT&since=1704067200000&format=ndjson", "history.ohlcv"],
+    ["/v1/history/ohlcv?exchange=binance&symbol=BTC/USDT&since=1704067200000&format=csv", "history.ohlcv"]
   ])("200 %s", async (path, operationId) => {
     const checked = await check(api, server, path)
     expect(checked.status).toBe(200)
     expect(checked.operationId).toBe(operationId)
-    if (path !== "/v1/health") {
+    expect(checked.requestValid).toBe(true)
+    if (operationId.startsWith("markets.") || operationId.startsWith("compat.")) {
       expect(["HIT", "MISS"]).toContain(checked.headers["x-cache"])
       expect(checked.headers["cache-control"]).toMatch(/^public, max-age=\d+$/)
     }
@@ -141,6 +169,9 @@ describe("OpenAPI: real responses of every route match the served spec", () => {
     ["/market/history?exchange=binance&symbol=BAD/502", 502, "bad_upstream_response"],
     ["/v1/markets/orderbook?exchange=binance&symbol=DOWN/503", 503, "upstream_unavailable"],
     ["/market/ticker?exchange=binance&symbol=DOWN/503", 503, "upstream_unavailable"],
+    ["/v1/history/ohlcv?exchange=binance&symbol=BTC/USDT", 400, "invalid_parameter"],
+    ["/v1/history/ohlcv?exchange=binance&symbol=BTC/USDT&since=0&format=xml", 400, "invalid_parameter"],
+    ["/v1/history/ohlcv?exchange=binance&symbol=ETH/USDT&since=0", 503, "store_unavailable"],
     ["/v1/markets/ticker?exchange=binance&symbol=SLOW/504", 504, "upstream_timeout"],
     ["/v1/markets/trades?exchange=binance&symbol=SLOW/504", 504, "upstream_timeout"]
   ])("%s → %i %s", async (path, status, code) => {
@@ -148,7 +179,11 @@ describe("OpenAPI: real responses of every route match the served spec", () => {
     expect(checked.status).toBe(status)
     expect(codeOf(checked)).toBe(code)
     expect(checked.headers["cache-control"]).toBe("no-store")
-    if (status === 429 || status === 503) expect(Number(checked.headers["retry-after"])).toBeGreaterThan(0)
+    if (status === 429 || code === "upstream_unavailable") {
+      expect(Number(checked.headers["retry-after"])).toBeGreaterThan(0)
+    }
+    // the parameters the spec documents reject exactly the requests the server calls invalid
+    expect(checked.requestValid).toBe(code !== "invalid_parameter")
   })
 
   it.each([
@@ -162,6 +197,7 @@ describe("OpenAPI: real responses of every route match the served spec", () => {
     const checked = await check(api, server, path)
     expect(checked.status).toBe(status)
     expect(codeOf(checked)).toBe(code)
+    expect(checked.requestValid).toBe(code !== "invalid_parameter")
   })
 
   it("200 text/event-stream on the SSE routes, whose events carry the event_type the spec names", async () => {
