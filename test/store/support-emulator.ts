@@ -53,6 +53,7 @@ export const historyOverEmulator = (
     Layer.provideMerge(storeLayer("sqlite", file)),
     Layer.provide(spyOhlcv(calls)),
     Layer.provide(ExchangeLive),
-    Layer.provide(AppConfig.fromRecord(emulatorEnv(emulator))),
+    // a loaded test machine must not turn a slow answer into a timeout and a second request
+    Layer.provide(AppConfig.fromRecord(emulatorEnv(emulator, { EXCHANGE_TIMEOUT: "15" }))),
     Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
   )
