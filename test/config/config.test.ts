@@ -178,7 +178,8 @@ describe("start-up with invalid configuration", () => {
     const result = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts"], {
       env: { ...process.env, PORT: "eighty", CMC_API_KEY: "do-not-print-me" },
       encoding: "utf8",
-      timeout: 20_000
+      // generous: several test files start processes at once on a loaded machine
+      timeout: 45_000
     })
     expect(result.status).toBe(1)
     expect(result.stdout).toBe("")
@@ -186,7 +187,7 @@ describe("start-up with invalid configuration", () => {
     expect(lines).toHaveLength(1)
     expect(lines[0]).toMatch(/^Invalid configuration: .*PORT.*See \.env\.example\.$/)
     expect(result.stderr).not.toContain("do-not-print-me")
-  })
+  }, 60_000)
 })
 
 describe("REDIS_URL", () => {

@@ -11,7 +11,7 @@ const startWith = (env: Record<string, string>) =>
   spawnSync(process.execPath, ["--import", "tsx", "src/main.ts"], {
     env: { ...process.env, REDIS_ENABLED: "false", ...env },
     encoding: "utf8",
-    timeout: 30_000
+    timeout: 45_000
   })
 
 describe("ENABLED_EXCHANGES is checked against the installed ccxt at start-up", () => {
@@ -33,14 +33,14 @@ describe("ENABLED_EXCHANGES is checked against the installed ccxt at start-up", 
     expect(lines[0]).toMatch(
       /^Invalid configuration: ENABLED_EXCHANGES names "binanse", which is not a ccxt exchange id \(did you mean "binance".*\)\. See \.env\.example\.$/
     )
-  }, 40_000)
+  }, 60_000)
 
   it("a malformed REDIS_URL stops start-up without printing its password", () => {
     const result = startWith({ REDIS_ENABLED: "true", REDIS_URL: "http://:s3cret-pw@127.0.0.1:6379" })
     expect(result.status).toBe(1)
     expect(result.stderr).toContain("REDIS_URL must be a redis:// or rediss:// URL")
     expect(result.stderr + result.stdout).not.toContain("s3cret-pw")
-  }, 40_000)
+  }, 60_000)
 })
 
 describe("no log line holds the Redis password", () => {
