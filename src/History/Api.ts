@@ -13,6 +13,7 @@ import {
   UpstreamUnavailable
 } from "../Domain/Errors.js"
 import { Candle } from "../Domain/Market.js"
+import { documentedInteger, SINCE_BOUNDS } from "../Markets/Api.js"
 import { ExchangeParam, IntervalParam, SinceParam, SymbolParam } from "../Markets/Params.js"
 
 export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()(
@@ -33,9 +34,15 @@ export const HistoryParams = Schema.Struct({
   exchange: ExchangeParam,
   symbol: SymbolParam,
   interval: Schema.optionalWith(IntervalParam, { default: () => "1m" }),
-  since: SinceParam.annotations({ description: "Start time, milliseconds since epoch (included)" }),
+  since: documentedInteger(
+    SinceParam.annotations({ description: "Start time, milliseconds since epoch (included)" }),
+    SINCE_BOUNDS
+  ),
   until: Schema.optional(
-    SinceParam.annotations({ description: "End time, milliseconds since epoch (excluded); default now" })
+    documentedInteger(
+      SinceParam.annotations({ description: "End time, milliseconds since epoch (excluded); default now" }),
+      SINCE_BOUNDS
+    )
   ),
   format: Schema.optionalWith(HistoryFormat, { default: () => "json" as const })
 })

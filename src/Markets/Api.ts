@@ -24,8 +24,11 @@ import {
   SymbolsParam
 } from "./Params.js"
 
-/** Integer query parameters travel as strings; the spec documents the integers they are, with their bounds. */
-const documentedInteger = <A, I>(
+/**
+ * Integer query parameters travel as strings, so the generated schema would say "string"; the spec documents the
+ * integer they must be, with its bounds (and default), and the description the parameter has at this point.
+ */
+export const documentedInteger = <A, I>(
   schema: Schema.Schema<A, I>,
   bounds: { readonly minimum: number; readonly maximum: number; readonly default?: number }
 ) =>
@@ -47,7 +50,8 @@ const optionalInt = (name: string, minimum: number, maximum: number, defaultValu
     { default: () => defaultValue }
   )
 
-const Since = documentedInteger(SinceParam, { minimum: 0, maximum: 8_640_000_000_000 })
+/** Milliseconds since the epoch, up to the largest Date. */
+export const SINCE_BOUNDS = { minimum: 0, maximum: 8_640_000_000_000 } as const
 
 export const TickerParams = Schema.Struct({
   exchange: ExchangeParam,
@@ -60,7 +64,7 @@ const ohlcvParams = (defaultLimit: number) =>
     exchange: ExchangeParam,
     symbol: SymbolParam,
     interval: Schema.optionalWith(IntervalParam, { default: () => "1m" }),
-    since: Schema.optional(Since),
+    since: Schema.optional(documentedInteger(SinceParam, SINCE_BOUNDS)),
     limit: optionalInt("limit", 1, 2000, defaultLimit, `Number of candles (default ${defaultLimit}, max 2000)`)
   })
 
