@@ -8,7 +8,7 @@ import { pathToFileURL } from "node:url"
 
 const resolver = createRequire(import.meta.url)
 
-/** Every path the docs pages load: all served here, none from a CDN (Security.ts lists them as public). */
+/** Every path the docs pages load: all served here, none from a CDN, all public (no API key, no rate limit). */
 export const DOCS_PATHS = {
   swagger: "/docs",
   swaggerCss: "/docs/swagger-ui.css",
@@ -20,8 +20,8 @@ export const DOCS_PATHS = {
 
 /**
  * Only this server's origin. ReDoc's <style> elements are allowed by a per-request nonce (see REDOC_EDITS); its
- * search index runs in a worker made from a blob: URL (local, not a
- * request). Swagger UI and ReDoc draw icons from data: images.
+ * search index runs in a worker made from a blob: URL (local, not a request). Swagger UI and ReDoc draw icons from
+ * data: images.
  */
 const contentSecurityPolicy = (styleNonce?: string) =>
   [
