@@ -37,6 +37,8 @@ export const ensureDashboardBuilt = (): void => {
     ["build", "--config", "web/vite.config.ts", "--logLevel", "warn"],
     {
       cwd: ROOT,
+      // vitest runs with NODE_ENV=test, which would give Vite React's development build (and StrictMode's double effects)
+      env: { ...process.env, NODE_ENV: "production" },
       stdio: "inherit"
     }
   )
@@ -56,10 +58,18 @@ export interface PageProblems {
   readonly foreignRequests: Array<string>
   /** Answers of 400 and above, with their URLs (the console only says "Failed to load resource"). */
   readonly failedResponses: Array<string>
+  /** Every WebSocket the page opened. */
+  readonly webSockets: Array<string>
 }
 
 export const watchPage = (page: Page, origin: string): PageProblems => {
-  const problems: PageProblems = { consoleErrors: [], pageErrors: [], foreignRequests: [], failedResponses: [] }
+  const problems: PageProblems = {
+    consoleErrors: [],
+    pageErrors: [],
+    foreignRequests: [],
+    failedResponses: [],
+    webSockets: []
+  }
   const host = new URL(origin).host
   page.on("console", (message) => {
     if (message.type() === "error") problems.consoleErrors.push(message.text())
@@ -68,6 +78,10 @@ export const watchPage = (page: Page, origin: string): PageProblems => {
     if (response.status() >= 400) problems.failedResponses.push(`${response.status()} ${response.url()}`)
   })
   page.on("pageerror", (error) => problems.pageErrors.push(error.message))
+  page.on("websocket", (socket) => {
+    problems.webSockets.push(socket.url())
+    if (new URL(socket.url()).host !== host) problems.foreignRequests.push(socket.url())
+  })
   page.on("request", (request) => {
     const url = new URL(request.url())
     if (url.protocol !== "data:" && url.host !== host) problems.foreignRequests.push(request.url())

@@ -113,6 +113,8 @@ describe("dashboard in Chromium", () => {
     // a moment for the chart and the flash to settle, then the README's picture
     await page.waitForTimeout(1500)
     await page.screenshot({ path: join(SCREENSHOTS, "dashboard.png") })
+    // everything above came over one multiplexed connection
+    expect(problems.webSockets).toEqual([`${server.ws}/ws`])
     expectClean(problems)
     await context.close()
   }, 120_000)
@@ -131,7 +133,9 @@ describe("dashboard in Chromium", () => {
     const symbol = page.getByTestId("symbol-select")
     await symbol.click()
     await symbol.fill("eth")
-    await expect.poll(() => page.locator("#symbol-results [role=option]").allInnerTexts()).toEqual(["ETH/USD"])
+    await expect
+      .poll(() => page.locator("#symbol-results [role=option]").allInnerTexts(), { timeout: 10_000 })
+      .toEqual(["ETH/USD"])
     await page.locator('#symbol-results [data-symbol="ETH/USD"]').click()
     await expect
       .poll(() => new URL(page.url()).search, { timeout: 10_000 })
