@@ -1,29 +1,17 @@
 import { Cause, Clock, Context, Duration, Effect, Metric, Option } from "effect"
 import type { ExchangeService } from "../Exchange/Exchange.js"
+import { HistoryProgress } from "./Progress.js"
 import type { CandleStoreService } from "./CandleStore.js"
 import type { BackfillTarget } from "./Config.js"
 import { backfillBehind, backfillRate, backfillRows } from "./Metrics.js"
 import type { Foreground } from "./StoreExchange.js"
 import { alignDown, chunkSpans, fetchSpan, type SeriesRef, seriesOf, slotsIn } from "./Sync.js"
 
-export interface BackfillProgress {
-  readonly series: string
-  readonly exchange: string
-  readonly symbol: string
-  readonly interval: string
-  readonly windowStart: number | null
-  readonly state: "starting" | "backfilling" | "complete" | "error"
-  /** Closed candles of the window still missing (neither stored nor checked empty). */
-  readonly missing: number | null
-  /** Seconds between the oldest missing candle and now; 0 when complete. */
-  readonly behindSeconds: number | null
-  readonly rowsStored: number
-  readonly rowsPerSecond: number | null
-  readonly lastError: string | null
-}
+export type BackfillProgress = typeof HistoryProgress.Type
 
 export interface HistoryBackfillService {
-  readonly progress: Effect.Effect<ReadonlyArray<BackfillProgress>>
+  /** Each HISTORY_BACKFILL series, in the order configured; encodable with Schema.Array(HistoryProgress). */
+  readonly progress: Effect.Effect<ReadonlyArray<HistoryProgress>>
 }
 
 export class HistoryBackfill extends Context.Tag("app/HistoryBackfill")<HistoryBackfill, HistoryBackfillService>() {}
@@ -154,6 +142,10 @@ export const makeBackfill = (
       Effect.forever
     )
 
-  const progress = Effect.sync(() => targets.flatMap((t) => Option.toArray(Option.fromNullable(states.get(t.label)))))
+  const progress = Effect.sync(() =>
+    targets.flatMap((t) =>
+      Option.toArray(Option.map(Option.fromNullable(states.get(t.label)), (p) => new HistoryProgress(p)))
+    )
+  )
   return { run, progress } as const
 }

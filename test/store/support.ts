@@ -1,6 +1,6 @@
 import { PgClient } from "@effect/sql-pg"
 import { SqlClient } from "@effect/sql"
-import { Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Logger, LogLevel, Redacted } from "effect"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -33,6 +33,8 @@ export const tempPgDatabase = Effect.acquireRelease(
 
 export type Engine = "sqlite" | "postgres"
 
+const quiet = Logger.minimumLogLevel(LogLevel.Warning)
+
 /** The candle store on `engine`: SQLite in `file` (a temp file by default) or a throwaway PostgreSQL database. */
 export const storeLayer = (engine: Engine, file?: string): Layer.Layer<CandleStore> =>
   engine === "sqlite"
@@ -41,12 +43,12 @@ export const storeLayer = (engine: Engine, file?: string): Layer.Layer<CandleSto
           file === undefined ? Effect.map(tempDir, (dir) => join(dir, "sub", "market.sqlite")) : Effect.succeed(file),
           (filename) => candleStoreAt({ engine: "sqlite", filename })
         )
-      ).pipe(Layer.orDie)
+      ).pipe(Layer.orDie, Layer.provide(quiet))
     : Layer.unwrapScoped(
         Effect.map(tempPgDatabase, ({ url }) =>
           candleStoreAt({ engine: "postgres", url: Redacted.make(url), display: url })
         )
-      ).pipe(Layer.orDie)
+      ).pipe(Layer.orDie, Layer.provide(quiet))
 
 export const candle = (timestamp: number, close = 100, volume = 1) => ({
   timestamp,
