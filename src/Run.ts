@@ -1,7 +1,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, type ConfigError, Effect, Either, Layer, Option } from "effect"
 import { AppConfig, appConfig } from "./AppConfig.js"
-import { ccxtExchangeIds } from "./Exchange/ccxtClient.js"
+import { CCXT_EXCHANGE_IDS } from "./Exchange/ccxtIds.js"
 import { canonicalExchangeId, suggestExchanges } from "./Exchange/symbols.js"
 import { LoggingLive } from "./Logging.js"
 import { ServerLive } from "./Server.js"
@@ -36,13 +36,13 @@ export const unknownEnabledExchanges = (
 }
 
 /**
- * Reads and validates the configuration, ENABLED_EXCHANGES against the installed ccxt included; on failure prints one
- * clear line and exits non-zero.
+ * Reads and validates the configuration, ENABLED_EXCHANGES against the ccxt exchange ids included (a generated list,
+ * so start-up does not wait for ccxt to load); on failure prints one clear line and exits non-zero.
  */
-export const loadConfigOrExit = async (): Promise<AppConfig> => {
+export const loadConfigOrExit = (): AppConfig => {
   const result = Effect.runSync(Effect.either(appConfig))
   if (Either.isLeft(result)) return exitInvalid(describeConfigError(result.left))
-  const unknown = unknownEnabledExchanges(result.right.enabledExchanges, await Effect.runPromise(ccxtExchangeIds))
+  const unknown = unknownEnabledExchanges(result.right.enabledExchanges, CCXT_EXCHANGE_IDS)
   if (unknown.length > 0) return exitInvalid(unknown.join("; "))
   return new AppConfig(result.right)
 }

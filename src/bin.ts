@@ -13,10 +13,10 @@ Commands:
 const command = process.argv[2] ?? "serve"
 switch (command) {
   case "serve":
-    runServer(await loadConfigOrExit())
+    runServer(loadConfigOrExit())
     break
   case "mcp":
-    runMcpStdio(await loadConfigOrExit())
+    runMcpStdio(loadConfigOrExit())
     break
   case "help":
   case "--help":

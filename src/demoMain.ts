@@ -2,4 +2,4 @@ import { startDemoEmulator } from "./Demo.js"
 import { loadConfigOrExit, runServer } from "./Run.js"
 
 await startDemoEmulator()
-runServer(await loadConfigOrExit())
+runServer(loadConfigOrExit())

@@ -1,3 +1,3 @@
 import { loadConfigOrExit, runServer } from "./Run.js"
 
-runServer(await loadConfigOrExit())
+runServer(loadConfigOrExit())
