@@ -11,7 +11,7 @@ import { RateLimiterLive } from "./Http/RateLimit.js"
 import { installJsonClientErrors } from "./Resilience/ClientErrors.js"
 import { ServicesLive } from "./Services.js"
 import { makeStreamGateway } from "./Streams/Gateway.js"
-import { StreamHubLive } from "./Streams/Http.js"
+import { makeStreamAdmission, StreamHubLive } from "./Streams/Http.js"
 import { StreamHub } from "./Streams/StreamHub.js"
 
 /** How long past SHUTDOWN_TIMEOUT a shutdown may run before the process ends regardless. */
@@ -116,7 +116,16 @@ export const FrontDoor = <A, E, R>(routes: Layer.Layer<A, E, R>, options: FrontD
         })
         effectHandler(request, response)
       }
-      const gateway = makeStreamGateway(hub, config, viaEffect)
+      const admitStream = yield* makeStreamAdmission
+      const runtime = yield* Effect.runtime<never>()
+      const gateway = makeStreamGateway(hub, config, (request, onVerdict) =>
+        Runtime.runCallback(runtime)(admitStream(request), {
+          onExit: (exit) => {
+            if (exit._tag === "Success") onVerdict(exit.value)
+            else request.socket.destroy()
+          }
+        })
+      )
 
       const server = installJsonClientErrors(createServer())
       server.on("request", (request: IncomingMessage, response: ServerResponse) => {
@@ -161,6 +170,7 @@ export const ServerLive = (config: AppConfig) =>
   FrontDoor(AppRoutes, { port: config.port, host: config.host, drainTimeout: config.shutdownTimeout }).pipe(
     // the same layer AppRoutes uses, hence the same hub: the front door ends its streams on shutdown
     Layer.provide(StreamHubLive),
+    Layer.provide(RateLimiterLive),
     // the same RateLimiterLive GlobalMiddleware uses, hence one instance: both paths count in it
     Layer.provideMerge(HotCacheLive.pipe(Layer.provide(RateLimiterLive))),
     Layer.provideMerge(ServicesLive),

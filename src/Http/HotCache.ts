@@ -4,10 +4,11 @@ import type { IncomingMessage, ServerResponse } from "node:http"
 import { AppConfig } from "../AppConfig.js"
 import { LogSink } from "../Logging.js"
 import { cacheEvents } from "../Metrics.js"
-import { counterFor, histogramFor, requestLogLine, routeLabel } from "./Observability.js"
+import { counterFor, histogramFor, requestLogLine } from "./Observability.js"
 import { RateLimiter } from "./RateLimit.js"
 import { freshnessOf } from "./Responses.js"
-import { addressOf, clientOf, isUnlimited, keyId, makeKeyCheck, presentedKey } from "./Security.js"
+import { isUnlimited, pathOf, routeLabel } from "./RouteTable.js"
+import { addressOf, clientOf, keyId, makeKeyCheck, presentedKey } from "./Security.js"
 
 interface Entry {
   readonly body: Uint8Array
@@ -72,7 +73,7 @@ export const HotCacheLive = Layer.effect(
         storedAt: fresh.storedAt,
         ttlMs: fresh.ttlMs,
         route,
-        limited: rateLimit.enabled && !isUnlimited(url.split("?")[0] ?? "/"),
+        limited: rateLimit.enabled && !isUnlimited(pathOf(url)),
         length: String(body.byteLength),
         requests: counterFor(route, "GET", 200),
         duration: histogramFor(route),

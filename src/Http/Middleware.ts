@@ -6,6 +6,7 @@ import { errorResponse } from "./Responses.js"
 import { HotCache } from "./HotCache.js"
 import { observe } from "./Observability.js"
 import { RateLimiterLive } from "./RateLimit.js"
+import { pathOf } from "./RouteTable.js"
 import { makeSecurity } from "./Security.js"
 
 const DecodeErrorBody = Schema.parseJson(
@@ -41,9 +42,7 @@ const toInvalidParameter = (response: HttpServerResponse.HttpServerResponse): Ht
 }
 
 const notFound = (request: HttpServerRequest.HttpServerRequest) =>
-  errorResponse(
-    new RouteNotFound({ message: `No route for ${request.method} ${request.url.split("?")[0] ?? "/"}; see /docs` })
-  )
+  errorResponse(new RouteNotFound({ message: `No route for ${request.method} ${pathOf(request.url)}; see /docs` }))
 
 const isRouteNotFound = (e: unknown): boolean =>
   typeof e === "object" && e !== null && "_tag" in e && e._tag === "RouteNotFound"

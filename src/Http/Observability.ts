@@ -1,33 +1,9 @@
-import { HttpServerRequest, HttpServerResponse, OpenApi } from "@effect/platform"
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Metric, MetricLabel } from "effect"
-import { Api } from "../Api.js"
 import { isoNow } from "../Logging.js"
 import { httpRequestDuration, httpRequests } from "../Metrics.js"
-import { DOCS_PATHS } from "./Docs.js"
+import { routeLabel } from "./RouteTable.js"
 import { keyId, presentedKey } from "./Security.js"
-
-/** Every route of the server; none has path parameters, so a route is its path. */
-const KNOWN_ROUTES: ReadonlySet<string> = new Set([
-  ...Object.keys(OpenApi.fromApi(Api).paths),
-  ...Object.values(DOCS_PATHS),
-  "/",
-  "/openapi.json",
-  "/metrics",
-  "/mcp",
-  "/ws",
-  "/ws/ticker",
-  "/ws/realtime",
-  "/v1/stream/ticker",
-  "/v1/stream/trades",
-  "/v1/stream/orderbook",
-  "/v1/stream/ohlcv"
-])
-
-/** The route label: the path of a known route, one bucket for everything else (label values stay bounded). */
-export const routeLabel = (url: string): string => {
-  const path = url.split("?")[0] ?? "/"
-  return KNOWN_ROUTES.has(path) ? path : "unmatched"
-}
 
 type Counter = Metric.Metric.Counter<number>
 type Histogram = Metric.Metric.Histogram<number>
@@ -78,6 +54,33 @@ export const requestLogLine = (route: string, method: string, status: number, ca
     '},"spans":{},"fiberId":""}'
 }
 
+/** The log id of a request's client: its API key's id, or anonymous. */
+export const clientLabel = (key: string | undefined): string => (key === undefined ? "anonymous" : `key:${keyId(key)}`)
+
+/** The metrics and the one structured log line of a request, whichever path answered it. */
+export const recordRequest = (record: {
+  readonly method: string
+  readonly route: string
+  readonly status: number
+  readonly seconds: number
+  readonly cache: string
+  readonly client: string
+}) =>
+  Effect.gen(function* () {
+    yield* Metric.increment(counterFor(record.route, record.method, record.status))
+    yield* Metric.update(histogramFor(record.route), record.seconds)
+    yield* Effect.logInfo("http request").pipe(
+      Effect.annotateLogs({
+        method: record.method,
+        route: record.route,
+        status: record.status,
+        durationMs: Math.round(record.seconds * 100_000) / 100,
+        cache: record.cache,
+        client: record.client
+      })
+    )
+  })
+
 /**
  * One structured log line and the HTTP metrics per request (streams are logged when their response starts); fresh
  * market answers are handed to `remember` for the hot cache.
@@ -91,21 +94,14 @@ export const observe = <E, R>(
     const started = performance.now()
     const response = yield* app
     remember?.(request.method, request.url, response)
-    const seconds = (performance.now() - started) / 1000
-    const route = routeLabel(request.url)
-    yield* Metric.increment(counterFor(route, request.method, response.status))
-    yield* Metric.update(histogramFor(route), seconds)
-    const key = presentedKey(request.headers)
-    yield* Effect.logInfo("http request").pipe(
-      Effect.annotateLogs({
-        method: request.method,
-        route,
-        status: response.status,
-        durationMs: Math.round(seconds * 100_000) / 100,
-        cache: response.headers["x-cache"] ?? "none",
-        client: key === undefined ? "anonymous" : `key:${keyId(key)}`
-      })
-    )
+    yield* recordRequest({
+      method: request.method,
+      route: routeLabel(request.url),
+      status: response.status,
+      seconds: (performance.now() - started) / 1000,
+      cache: response.headers["x-cache"] ?? "none",
+      client: clientLabel(presentedKey(request.headers))
+    })
     return response
   })
 

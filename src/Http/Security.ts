@@ -1,14 +1,11 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Option, Redacted } from "effect"
+import { Effect, Either, Option, Redacted } from "effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { AppConfig } from "../AppConfig.js"
 import { Unauthorized } from "../Domain/Errors.js"
-import { DOCS_PATHS } from "./Docs.js"
 import { RateLimiter } from "./RateLimit.js"
 import { errorResponse, withHeaders } from "./Responses.js"
-
-/** Routes anyone may call: liveness probes and the API documentation. */
-const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/v1/health", "/openapi.json", ...Object.values(DOCS_PATHS)])
+import { isUnlimited, pathOf, PUBLIC_PATHS } from "./RouteTable.js"
 
 const digest = (value: string) => createHash("sha256").update(value).digest()
 
@@ -33,8 +30,6 @@ export const makeKeyCheck = (keys: ReadonlyArray<Redacted.Redacted<string>>) => 
   }
 }
 
-const pathOf = (url: string) => url.split("?")[0] ?? "/"
-
 /** The client address: the socket's, or the first X-Forwarded-For entry behind a trusted proxy. */
 export const addressOf = (
   remote: string | undefined,
@@ -48,51 +43,83 @@ export const addressOf = (
   return remote ?? "unknown"
 }
 
-const clientAddress = (request: HttpServerRequest.HttpServerRequest, trustProxy: boolean): string =>
-  addressOf(Option.getOrUndefined(request.remoteAddress), request.headers["x-forwarded-for"], trustProxy)
-
 /** The rate-limit bucket of a request: its API key when keys are configured, else its address. */
 export const clientOf = (key: string | undefined, authRequired: boolean, address: string): string =>
   authRequired && key !== undefined ? `key:${keyId(key)}` : `ip:${address}`
 
-/** Whether a path is exempt from the rate limit (liveness, docs and the metrics scrape). */
-export const isUnlimited = (path: string): boolean => PUBLIC_PATHS.has(path) || path === "/metrics"
+/** What admission looks at: the request without its body; headers are read only when a decision needs them. */
+export interface AdmissionRequest {
+  readonly method: string
+  readonly path: string
+  readonly header: (name: "x-api-key" | "authorization" | "x-forwarded-for") => string | undefined
+  readonly remoteAddress: string | undefined
+}
+
+/** Admitted, with the headers to add to the answer (the rate-limit state), or refused with this response. */
+export type AdmissionDecision = Either.Either<Readonly<Record<string, string>>, HttpServerResponse.HttpServerResponse>
+
+const NO_HEADERS: Readonly<Record<string, string>> = {}
+const admitted = Either.right(NO_HEADERS)
 
 /**
- * API-key authentication (when API_KEYS is set) and the inbound rate limit per client (API key if present, else
- * IP).
+ * The admission policy of every request, whichever path serves it (the global middleware, the stream gateway): API
+ * keys (when API_KEYS is set) and the inbound rate limit per client (API key if present, else IP).
  */
-export const makeSecurity = Effect.gen(function* () {
+export const makeAdmission = Effect.gen(function* () {
   const config = yield* AppConfig
   const rateLimit = yield* RateLimiter
   const authRequired = config.apiKeys.length > 0
   const checkKey = makeKeyCheck(config.apiKeys)
 
-  return <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  return (request: AdmissionRequest): Effect.Effect<AdmissionDecision> =>
     Effect.gen(function* () {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      const path = pathOf(request.url)
-      if (PUBLIC_PATHS.has(path) || request.method === "OPTIONS") return yield* app
+      const path = request.path
+      if (PUBLIC_PATHS.has(path) || request.method === "OPTIONS") return admitted
 
-      const key = presentedKey(request.headers)
+      const key = presentedKey({
+        "x-api-key": request.header("x-api-key"),
+        authorization: request.header("authorization")
+      })
       if (authRequired && (key === undefined || !checkKey(key))) {
-        return HttpServerResponse.setHeader(
-          errorResponse(
-            new Unauthorized({
-              message:
-                key === undefined
-                  ? "An API key is required: send it in the X-API-Key header or as Authorization: Bearer <key>"
-                  : "The API key is not valid"
-            })
-          ),
-          "www-authenticate",
-          'Bearer realm="mcp-crypto-data-server"'
+        return Either.left(
+          HttpServerResponse.setHeader(
+            errorResponse(
+              new Unauthorized({
+                message:
+                  key === undefined
+                    ? "An API key is required: send it in the X-API-Key header or as Authorization: Bearer <key>"
+                    : "The API key is not valid"
+              })
+            ),
+            "www-authenticate",
+            'Bearer realm="mcp-crypto-data-server"'
+          )
         )
       }
-      if (!rateLimit.enabled || isUnlimited(path)) return yield* app
+      if (!rateLimit.enabled || isUnlimited(path)) return admitted
 
-      const decision = yield* rateLimit.check(clientOf(key, authRequired, clientAddress(request, config.trustProxy)))
-      if (!decision.allowed) return yield* rateLimit.rejected(decision)
-      return withHeaders(yield* app, decision.headers)
+      const address = addressOf(request.remoteAddress, request.header("x-forwarded-for"), config.trustProxy)
+      const decision = yield* rateLimit.check(clientOf(key, authRequired, address))
+      if (!decision.allowed) return Either.left(yield* rateLimit.rejected(decision))
+      return Either.right(decision.headers)
     })
 })
+
+/** The admission policy as middleware: a refused request gets its refusal, an admitted one the rate-limit headers. */
+export const makeSecurity = Effect.map(
+  makeAdmission,
+  (admit) =>
+    <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+      Effect.gen(function* () {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const decision = yield* admit({
+          method: request.method,
+          path: pathOf(request.url),
+          header: (name) => request.headers[name],
+          remoteAddress: Option.getOrUndefined(request.remoteAddress)
+        })
+        if (Either.isLeft(decision)) return decision.left
+        const response = yield* app
+        return decision.right === NO_HEADERS ? response : withHeaders(response, decision.right)
+      })
+)

@@ -1,13 +1,14 @@
 import { Clock, Duration, Effect, Either } from "effect"
-import type { IncomingMessage, ServerResponse } from "node:http"
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http"
 import type { Duplex } from "node:stream"
 import { type WebSocket, WebSocketServer } from "ws"
 import type { AppConfig } from "../AppConfig.js"
-import { type Admission, AdmissionResponse, refuseUpgrade, type Verdict } from "./Admission.js"
 import { StreamConnection, type Transport } from "./Connection.js"
 import type { Encoded } from "./Outbox.js"
 import { type AckEvent, type ErrorEvent, errorEvent, type Subscription, subscriptionRef } from "./Events.js"
+import type { Admission, Verdict } from "./Http.js"
 import { parseClientMessage } from "./Protocol.js"
+import { pathOf, SSE_ROUTES, WS_ROUTES } from "../Http/RouteTable.js"
 import type { StreamHub } from "./StreamHub.js"
 import { textFrame } from "./WsFrame.js"
 
@@ -30,9 +31,7 @@ const SSE_HEADERS = {
   "x-accel-buffering": "no"
 } as const
 
-const WS_PATHS: ReadonlySet<string> = new Set(["/ws", "/ws/ticker", "/ws/realtime"])
 const SSE_PREFIX = "/v1/stream/"
-const pathOf = (url: string | undefined) => (url ?? "/").split("?")[0] ?? "/"
 
 interface CloseReason {
   readonly code: number
@@ -114,13 +113,23 @@ const clientMessageHandler = (connection: StreamConnection, multiplexed: boolean
     })
   })
 
-/** Headers the app set on an admission (rate-limit state, CORS) that the stream response carries on. */
+/** Headers of an admission (rate-limit state) that the stream response carries on. */
 const carried = (verdict: Verdict) => {
-  const out: Record<string, string | Array<string>> = {}
+  const out: Record<string, string> = {}
   for (const [name, value] of Object.entries(verdict.headers)) {
     if (name !== "content-length" && name !== "content-type") out[name] = value
   }
   return out
+}
+
+/** An HTTP response written straight onto a socket whose upgrade was refused. */
+const refuseUpgrade = (socket: Duplex, verdict: Verdict): void => {
+  const lines = [`HTTP/1.1 ${verdict.status} ${STATUS_CODES[verdict.status] ?? ""}`]
+  for (const [name, value] of Object.entries(verdict.headers)) {
+    if (name !== "content-length" && name !== "connection") lines.push(`${name}: ${value}`)
+  }
+  lines.push(`content-length: ${verdict.body.byteLength}`, "connection: close", "", "")
+  socket.end(Buffer.concat([Buffer.from(lines.join("\r\n")), verdict.body]))
 }
 
 // module-level on purpose: a closure made next to the upgrade's request would keep that request alive with the socket
@@ -375,14 +384,14 @@ export interface StreamGateway {
 
 /**
  * Serves admitted streams without a fiber per connection: SSE responses and WebSockets are plain Node objects fed
- * by the hub's synchronous fan-out; effects (subscribing, logs) run briefly on the hub's runtime. Stream requests are
- * first answered by the app (`admitVia`, the Effect handler) into an AdmissionResponse — routing, API keys, rate
- * limit, request log and metrics all apply — then taken over here.
+ * by the hub's synchronous fan-out; effects (subscribing, logs) run briefly on the hub's runtime. Each stream request
+ * is first admitted (`admit`: the admission policy, the request log and metrics, the route's checks), then served
+ * here or answered with the refusal.
  */
 export const makeStreamGateway = (
   hub: StreamHub,
   config: AppConfig,
-  admitVia: (request: IncomingMessage, response: ServerResponse) => void
+  admit: (request: IncomingMessage, onVerdict: (verdict: Verdict) => void) => void
 ): StreamGateway => {
   const wss = new WebSocketServer({ noServer: true, perMessageDeflate: false })
   const sessions = new Set<WsSession>()
@@ -429,16 +438,12 @@ export const makeStreamGateway = (
     hub.runDetached(session.start(admission.multiplexed ? undefined : admission.subscription))
   }
 
-  /** Lets the app answer the request into an AdmissionResponse, then acts on its verdict. */
-  const admitThrough = (request: IncomingMessage, onVerdict: (verdict: Verdict) => void) =>
-    admitVia(request, new AdmissionResponse(request, onVerdict))
-
   return {
     // the platform's own upgrade would keep a fiber (and a request context) per connection for the connection's life
     upgrade: (request, socket, head) => {
-      if (!WS_PATHS.has(pathOf(request.url))) return false
+      if (!WS_ROUTES.has(pathOf(request.url ?? "/"))) return false
       socket.on("error", ignore)
-      admitThrough(request, (verdict) => {
+      admit(request, (verdict) => {
         const admission = verdict.admission
         if (verdict.status !== 101 || admission?.kind !== "ws") return refuseUpgrade(socket, verdict)
         wss.handleUpgrade(request, socket, head, (ws) => serveWs(ws, socket, admission))
@@ -446,8 +451,11 @@ export const makeStreamGateway = (
       return true
     },
     request: (request, response) => {
-      if (request.method !== "GET" || !request.url?.startsWith(SSE_PREFIX)) return false
-      admitThrough(request, (verdict) => {
+      // every request passes here: a prefix test first, the route table only for stream paths
+      const url = request.url
+      if (request.method !== "GET" || url === undefined || !url.startsWith(SSE_PREFIX)) return false
+      if (!SSE_ROUTES.has(pathOf(url))) return false
+      admit(request, (verdict) => {
         const admission = verdict.admission
         if (verdict.status === 200 && admission?.kind === "sse") {
           return serveSse(response, admission.subscription, verdict)

@@ -1,91 +1,163 @@
-import { HttpLayerRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServerRequest } from "@effect/platform-node"
-import { type Context, Effect, Either, Layer } from "effect"
+import { HttpLayerRouter, HttpServerRequest, type HttpServerResponse } from "@effect/platform"
+import { Effect, Either, Layer } from "effect"
+import type { IncomingMessage } from "node:http"
 import type { AppConfig } from "../AppConfig.js"
-import { InvalidParameter, UpstreamUnavailable } from "../Domain/Errors.js"
+import { InternalError, InvalidParameter, UpstreamUnavailable } from "../Domain/Errors.js"
 import type { StreamChannel } from "../Exchange/Exchange.js"
-import { errorResponse } from "../Http/Responses.js"
-import { type Admission, admit, isAdmission } from "./Admission.js"
-import { parseQuery, STREAM_CHANNELS } from "./Protocol.js"
+import { clientLabel, recordRequest } from "../Http/Observability.js"
+import { errorResponse, withHeaders } from "../Http/Responses.js"
+import { pathOf, routeLabel, SSE_ROUTES, STREAM_ROUTE_PATHS, WS_ROUTES } from "../Http/RouteTable.js"
+import { makeAdmission, presentedKey } from "../Http/Security.js"
+import type { Subscription } from "./Events.js"
+import { parseQuery } from "./Protocol.js"
 import { StreamHub } from "./StreamHub.js"
 
-type Services = StreamHub | AppConfig
+/** What a stream route decided for a request: the stream to open. */
+export type Admission =
+  | { readonly kind: "sse"; readonly subscription: Subscription }
+  | { readonly kind: "ws"; readonly multiplexed: true }
+  | { readonly kind: "ws"; readonly multiplexed: false; readonly subscription: Subscription }
 
-const searchParams = (request: HttpServerRequest.HttpServerRequest) =>
-  new URL(request.url, "http://localhost").searchParams
+/** The answer to a stream request: a refusal (status, headers, body), or the go-ahead with its Admission. */
+export interface Verdict {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: Uint8Array
+  readonly admission: Admission | undefined
+}
 
-/** The subscription a route's query asks for, or the JSON error response (4xx) to answer with instead. */
-const requested = (channel: StreamChannel, request: HttpServerRequest.HttpServerRequest) =>
-  Effect.gen(function* () {
-    const hub = yield* StreamHub
-    const parsed = parseQuery(channel, searchParams(request))
-    if (Either.isLeft(parsed)) return Either.left(errorResponse(parsed.left))
-    return Either.mapLeft(yield* Effect.either(hub.validate(parsed.right)), errorResponse)
-  })
-
-/**
- * A stream route admits its request: it runs behind the same middleware as every route (API keys, rate limit,
- * request log, metrics), checks the query, and leaves the go-ahead for the stream gateway, which then serves the
- * connection itself (see Gateway.ts). 101 for a WebSocket, 200 for SSE.
- */
-const go = (request: HttpServerRequest.HttpServerRequest, admission: Admission) =>
-  Effect.sync(() => {
-    const response = NodeHttpServerRequest.toServerResponse(request)
-    if (!isAdmission(response)) {
-      // only reachable if the gateway is not installed on the server
-      return errorResponse(
-        new UpstreamUnavailable({
-          code: "upstream_unavailable",
-          message: "live streams are not available on this server",
-          source: "streams",
-          retryAfter: 60
-        })
-      )
-    }
-    admit(NodeHttpServerRequest.toIncomingMessage(request), admission)
-    return HttpServerResponse.empty({ status: admission.kind === "ws" ? 101 : 200 })
-  })
-
-const isUpgrade = (request: HttpServerRequest.HttpServerRequest) =>
-  request.headers["upgrade"]?.toLowerCase() === "websocket"
+const isUpgrade = (upgrade: string | undefined) => upgrade?.toLowerCase() === "websocket"
 
 const notUpgraded = errorResponse(
   new InvalidParameter({ message: "This route speaks WebSocket: connect with an Upgrade: websocket request" })
 )
 
-const sseRoute = (channel: StreamChannel, context: Context.Context<Services>) =>
+/** The subscription a route's query asks for, or the JSON error response (4xx) to answer with instead. */
+const requested = (hub: StreamHub, channel: StreamChannel, url: string) =>
   Effect.gen(function* () {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const subscription = yield* requested(channel, request)
-    if (Either.isLeft(subscription)) return subscription.left
-    return yield* go(request, { kind: "sse", subscription: subscription.right })
-  }).pipe(Effect.provide(context))
+    const parsed = parseQuery(channel, new URL(url, "http://localhost").searchParams)
+    if (Either.isLeft(parsed)) return Either.left(errorResponse(parsed.left))
+    return Either.mapLeft(yield* Effect.either(hub.validate(parsed.right)), errorResponse)
+  })
 
-const webSocketRoute = (
-  context: Context.Context<Services>,
-  mode: { readonly multiplexed: true } | { readonly multiplexed: false; readonly channel: StreamChannel }
-) =>
+/**
+ * What a stream request gets: its route's query checked before anything streams (bad input gets an ordinary JSON
+ * error), then the go-ahead (200 for SSE, 101 for a WebSocket upgrade).
+ */
+const decide = (
+  hub: StreamHub,
+  path: string,
+  url: string,
+  upgrade: string | undefined
+): Effect.Effect<Either.Either<Admission, HttpServerResponse.HttpServerResponse>> =>
   Effect.gen(function* () {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    // validated before the upgrade, so that bad input gets an ordinary JSON error response
-    if (mode.multiplexed)
-      return isUpgrade(request) ? yield* go(request, { kind: "ws", multiplexed: true }) : notUpgraded
-    const subscription = yield* requested(mode.channel, request)
-    if (Either.isLeft(subscription)) return subscription.left
-    if (!isUpgrade(request)) return notUpgraded
-    return yield* go(request, { kind: "ws", multiplexed: false, subscription: subscription.right })
-  }).pipe(Effect.provide(context))
+    const sse = SSE_ROUTES.get(path)
+    if (sse !== undefined) {
+      return Either.map(yield* requested(hub, sse, url), (subscription): Admission => ({ kind: "sse", subscription }))
+    }
+    const ws = WS_ROUTES.get(path)
+    if (ws === "multiplexed") {
+      return isUpgrade(upgrade) ? Either.right<Admission>({ kind: "ws", multiplexed: true }) : Either.left(notUpgraded)
+    }
+    const subscription = yield* requested(hub, ws ?? "ticker", url)
+    if (Either.isLeft(subscription)) return Either.left(subscription.left)
+    if (!isUpgrade(upgrade)) return Either.left(notUpgraded)
+    return Either.right<Admission>({ kind: "ws", multiplexed: false, subscription: subscription.right })
+  })
 
-/** The live-stream routes: SSE per channel, /ws/ticker and /ws/realtime (one ticker each) and the multiplexed /ws. */
+const verdictOf = (response: HttpServerResponse.HttpServerResponse, admission: Admission | undefined): Verdict => {
+  const body = response.body._tag === "Uint8Array" ? response.body.body : new Uint8Array()
+  const headers: Record<string, string> = { ...response.headers }
+  if (response.body._tag === "Uint8Array") {
+    headers["content-type"] = response.body.contentType
+    headers["content-length"] = String(body.byteLength)
+  }
+  return { status: response.status, headers, body, admission }
+}
+
+const internalError = errorResponse(new InternalError({ message: "Internal server error" }))
+
+/**
+ * Admits a stream request for the gateway: the same admission policy (API keys, rate limit) and the same request log
+ * line and metrics as every other request, then the route's own checks. The gateway serves what is admitted.
+ */
+export const makeStreamAdmission = Effect.gen(function* () {
+  const hub = yield* StreamHub
+  const admit = yield* makeAdmission
+  return (request: IncomingMessage): Effect.Effect<Verdict> =>
+    Effect.gen(function* () {
+      const started = performance.now()
+      const url = request.url ?? "/"
+      const path = pathOf(url)
+      const method = request.method ?? "GET"
+      const header = (name: string) => {
+        const value = request.headers[name]
+        return typeof value === "string" ? value : undefined
+      }
+      const decision = yield* admit({ method, path, header, remoteAddress: request.socket.remoteAddress })
+      let verdict: Verdict
+      if (Either.isLeft(decision)) verdict = verdictOf(decision.left, undefined)
+      else {
+        const decided = yield* decide(hub, path, url, header("upgrade")).pipe(
+          Effect.catchAllDefect((defect) =>
+            Effect.as(
+              Effect.logError("unhandled request failure", { method, url, defect: String(defect) }),
+              Either.left(internalError)
+            )
+          )
+        )
+        verdict = Either.match(decided, {
+          onLeft: (refused) => verdictOf(withHeaders(refused, decision.right), undefined),
+          onRight: (admission) => ({
+            status: admission.kind === "ws" ? 101 : 200,
+            headers: decision.right,
+            body: new Uint8Array(),
+            admission
+          })
+        })
+      }
+      yield* recordRequest({
+        method,
+        route: routeLabel(url),
+        status: verdict.status,
+        seconds: (performance.now() - started) / 1000,
+        cache: "none",
+        client: clientLabel(presentedKey({ "x-api-key": header("x-api-key"), authorization: header("authorization") }))
+      })
+      return verdict
+    })
+})
+
+type Services = StreamHub | AppConfig
+
+/** Where no stream gateway serves (a server without the front door): the checks, then 503 for a valid request. */
+const unavailable = errorResponse(
+  new UpstreamUnavailable({
+    code: "upstream_unavailable",
+    message: "live streams are not available on this server",
+    source: "streams",
+    retryAfter: 60
+  })
+)
+
+const route = (path: string) =>
+  Effect.gen(function* () {
+    const hub = yield* StreamHub
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const decided = yield* decide(hub, path, request.url, request.headers["upgrade"])
+    return Either.isLeft(decided) ? decided.left : unavailable
+  })
+
+/**
+ * The stream routes in the router: on the real server the gateway takes these requests first (see Server.ts); the
+ * routes give every other server (tests on the platform's test server) the same answers to bad input.
+ */
 const Routes = HttpLayerRouter.use((router) =>
   Effect.gen(function* () {
     const context = yield* Effect.context<Services>()
-    for (const channel of STREAM_CHANNELS) {
-      yield* router.add("GET", `/v1/stream/${channel}`, sseRoute(channel, context))
+    for (const path of STREAM_ROUTE_PATHS) {
+      yield* router.add("GET", path, route(path).pipe(Effect.provide(context)))
     }
-    yield* router.add("GET", "/ws/ticker", webSocketRoute(context, { multiplexed: false, channel: "ticker" }))
-    yield* router.add("GET", "/ws/realtime", webSocketRoute(context, { multiplexed: false, channel: "ticker" }))
-    yield* router.add("GET", "/ws", webSocketRoute(context, { multiplexed: true }))
   })
 )
 

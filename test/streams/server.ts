@@ -7,6 +7,7 @@ import { ResponseCacheLive } from "../../src/Cache/ResponseCacheLive.js"
 import type { Exchange } from "../../src/Exchange/Exchange.js"
 import { ExchangeLive } from "../../src/Exchange/Live.js"
 import { AppRoutes } from "../../src/Http.js"
+import { RateLimiterLive } from "../../src/Http/RateLimit.js"
 import { FrontDoor } from "../../src/Server.js"
 import { StreamHubLive, StreamRoutes } from "../../src/Streams/Http.js"
 import { type HubStats, StreamHub } from "../../src/Streams/StreamHub.js"
@@ -37,6 +38,8 @@ export const streamServerLayer = (
   }).pipe(
     // the same layer value as inside StreamRoutes, so memoized: this exposes the routes' hub to the tests
     Layer.provideMerge(StreamHubLive),
+    // the same layer the routes' middleware uses, hence one rate limiter for both paths
+    Layer.provide(RateLimiterLive),
     Layer.provide(NodeHttpServer.layerContext),
     Layer.provide(ResponseCacheLive),
     Layer.provideMerge(MemoryKvCacheLive({ maxEntries: 1000 })),

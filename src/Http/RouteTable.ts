@@ -1,0 +1,54 @@
+import { OpenApi } from "@effect/platform"
+import { Api } from "../Api.js"
+import type { StreamChannel } from "../Exchange/Exchange.js"
+import { STREAM_CHANNELS } from "../Streams/Protocol.js"
+import { DOCS_PATHS } from "./Docs.js"
+
+/** The path of a request target, without its query: the one place a URL is split. */
+export const pathOf = (url: string): string => {
+  const at = url.indexOf("?")
+  return at < 0 ? url : url.slice(0, at)
+}
+
+/** The SSE stream routes, one per channel. */
+export const SSE_ROUTES: ReadonlyMap<string, StreamChannel> = new Map(
+  STREAM_CHANNELS.map((channel) => [`/v1/stream/${channel}`, channel] as const)
+)
+
+/** The WebSocket routes: one ticker each on /ws/ticker and /ws/realtime, any subscriptions on /ws. */
+export const WS_ROUTES: ReadonlyMap<string, StreamChannel | "multiplexed"> = new Map([
+  ["/ws/ticker", "ticker"],
+  ["/ws/realtime", "ticker"],
+  ["/ws", "multiplexed"]
+])
+
+/** Every stream route's path, as the router takes it. */
+export const STREAM_ROUTE_PATHS = [
+  ...STREAM_CHANNELS.map((channel) => `/v1/stream/${channel}` as const),
+  "/ws/ticker",
+  "/ws/realtime",
+  "/ws"
+] as const
+
+/** Routes anyone may call: liveness probes and the API documentation. */
+export const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/v1/health", "/openapi.json", ...Object.values(DOCS_PATHS)])
+
+/** Every route of the server; none has path parameters, so a route is its path. */
+const KNOWN_ROUTES: ReadonlySet<string> = new Set([
+  ...Object.keys(OpenApi.fromApi(Api).paths),
+  ...PUBLIC_PATHS,
+  "/",
+  "/metrics",
+  "/mcp",
+  ...SSE_ROUTES.keys(),
+  ...WS_ROUTES.keys()
+])
+
+/** The route label: the path of a known route, one bucket for everything else (label values stay bounded). */
+export const routeLabel = (url: string): string => {
+  const path = pathOf(url)
+  return KNOWN_ROUTES.has(path) ? path : "unmatched"
+}
+
+/** Whether a path is exempt from the rate limit (liveness, docs and the metrics scrape). */
+export const isUnlimited = (path: string): boolean => PUBLIC_PATHS.has(path) || path === "/metrics"
