@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server, ServerResponse } from 
 import type { Socket } from "node:net"
 import type { Duplex } from "node:stream"
 import { AppConfig } from "./AppConfig.js"
-import { AppRoutes } from "./Http.js"
+import { AppRoutes } from "./Routes.js"
 import { HotCache, HotCacheLive } from "./Http/HotCache.js"
 import { RateLimiterLive } from "./Http/RateLimit.js"
 import { installJsonClientErrors } from "./Resilience/ClientErrors.js"

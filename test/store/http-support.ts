@@ -5,7 +5,7 @@ import { AppConfig } from "../../src/AppConfig.js"
 import { MemoryKvCacheLive } from "../../src/Cache/Memory.js"
 import { ResponseCacheLive } from "../../src/Cache/ResponseCacheLive.js"
 import type { Emulator } from "../../src/emulator/index.js"
-import { AppRoutes } from "../../src/Http.js"
+import { AppRoutes } from "../../src/Routes.js"
 import { emulatorEnv } from "../support/emulatorServer.js"
 
 /** The app's routes on a test socket, over `history` (the store's layer over an Exchange against `emulator`). */

@@ -6,7 +6,7 @@ import { KvCache } from "../../src/Cache/KvCache.js"
 import { KvCacheLive } from "../../src/Cache/Live.js"
 import { MemoryKvCacheLive } from "../../src/Cache/Memory.js"
 import { ResponseCacheLive } from "../../src/Cache/ResponseCacheLive.js"
-import { AppRoutes } from "../../src/Http.js"
+import { AppRoutes } from "../../src/Routes.js"
 import { makeMockExchange } from "./mockExchange.js"
 
 export class UpstreamCalls extends Context.Tag("test/UpstreamCalls")<

@@ -6,7 +6,7 @@ import { MemoryKvCacheLive } from "../../src/Cache/Memory.js"
 import { ResponseCacheLive } from "../../src/Cache/ResponseCacheLive.js"
 import { type Emulator, type EmulatorOptions, startEmulator } from "../../src/emulator/index.js"
 import { ExchangeLive } from "../../src/Exchange/Live.js"
-import { AppRoutes } from "../../src/Http.js"
+import { AppRoutes } from "../../src/Routes.js"
 
 export class TestEmulator extends Context.Tag("test/TestEmulator")<TestEmulator, Emulator>() {}
 
