@@ -24,7 +24,7 @@ const source = (name: string, probe: Probe): Stream.Stream<ClusterEvent> =>
       probe.running.add(name)
       yield* Effect.addFinalizer(() => Effect.sync(() => probe.running.delete(name)))
       return Stream.concat(
-        Stream.make<ReadonlyArray<ClusterEvent>>({ kind: "ticker", payload: { by: name, n: 0 }, snapshot: true }),
+        Stream.make<Array<ClusterEvent>>({ kind: "ticker", payload: { by: name, n: 0 }, snapshot: true }),
         Stream.iterate(1, (n) => n + 1).pipe(
           Stream.schedule(Schedule.spaced(30)),
           Stream.map((n): ClusterEvent => ({ kind: "trade", payload: { by: name, n } }))
