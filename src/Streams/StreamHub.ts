@@ -295,24 +295,6 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
         }
       })
 
-    /** The events of one subscription as a Stream (for in-process consumers). Ends after an error event. */
-    const subscribe = (subscription: Subscription): Stream.Stream<SubscriptionEvent> =>
-      Stream.asyncScoped<SubscriptionEvent>(
-        (emit) =>
-          Effect.acquireRelease(
-            attach(subscription, {
-              event: (event) => void emit.single(event),
-              end: () => void emit.end()
-            }),
-            (detach) => detach()
-          ),
-        "unbounded"
-      ).pipe(
-        Stream.withSpan("StreamHub.subscribe", {
-          attributes: { exchange: subscription.exchange, channel: subscription.channel, symbol: subscription.symbol }
-        })
-      )
-
     // connections, so that shutdown can end them and wait for them, and so that one timer beats for all of them
     const connections = new Map<number, ConnectionHooks>()
     const allGone = yield* Effect.makeLatch(true)
@@ -386,7 +368,6 @@ export class StreamHub extends Effect.Service<StreamHub>()("app/StreamHub", {
       attach,
       /** Runs an effect from plain callbacks (socket events) in the hub's context, without a runtime per connection. */
       runDetached: (effect: Effect.Effect<void>): void => void runDetached(effect),
-      subscribe,
       register,
       unregister,
       /** Counts a connection closed for falling too far behind. */

@@ -6,7 +6,7 @@ import { BookLevel, OrderBook } from "../../src/Domain/Market.js"
 import type { StreamChannel } from "../../src/Exchange/Exchange.js"
 import type { SubscriptionEvent } from "../../src/Streams/Events.js"
 import { StreamHub, type SubscriptionRequest } from "../../src/Streams/StreamHub.js"
-import { makeScripted, type Scripted, ticker } from "./scripted.js"
+import { makeScripted, type Scripted, subscribeTo, ticker } from "./scripted.js"
 
 /** A hub over the scripted exchange, living as long as the test's scope; defaults: 5 s grace, 30 s stall, 2 s polls. */
 const hubWith = (
@@ -26,9 +26,12 @@ const TICKER: SubscriptionRequest = { channel: "ticker", exchange: "binance", sy
 const collect = (hub: StreamHub, request: SubscriptionRequest, n: number) =>
   Effect.gen(function* () {
     const subscription = yield* hub.validate(request)
-    return yield* hub
-      .subscribe(subscription)
-      .pipe(Stream.take(n), Stream.runCollect, Effect.map(Chunk.toArray), Effect.fork)
+    return yield* subscribeTo(hub, subscription).pipe(
+      Stream.take(n),
+      Stream.runCollect,
+      Effect.map(Chunk.toArray),
+      Effect.fork
+    )
   }).pipe(Effect.orDie)
 
 /** Lets forked fibers reach their next suspension point without moving the clock. */
@@ -215,9 +218,12 @@ describe("StreamHub on virtual time", () => {
     Effect.gen(function* () {
       const { hub, scripted } = yield* hubWith([])
       const subscription = yield* hub.validate({ channel: "trades", exchange: "binance", symbol: "BTC/USDT" })
-      const fiber = yield* hub
-        .subscribe(subscription)
-        .pipe(Stream.interruptAfter("10500 millis"), Stream.runCollect, Effect.map(Chunk.toArray), Effect.fork)
+      const fiber = yield* subscribeTo(hub, subscription).pipe(
+        Stream.interruptAfter("10500 millis"),
+        Stream.runCollect,
+        Effect.map(Chunk.toArray),
+        Effect.fork
+      )
       yield* settle
       yield* TestClock.adjust("11 seconds")
       const events = yield* Fiber.join(fiber)

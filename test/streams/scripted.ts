@@ -1,7 +1,9 @@
-import { Effect, Layer, Queue, Ref } from "effect"
+import { Effect, Layer, Queue, Ref, Stream } from "effect"
 import type { MarketError } from "../../src/Domain/Errors.js"
 import { type OrderBook, type Ohlcv, Ticker, type Trades } from "../../src/Domain/Market.js"
 import { Exchange, type ExchangeService, type StreamChannel, type Watcher } from "../../src/Exchange/Exchange.js"
+import type { Subscription, SubscriptionEvent } from "../../src/Streams/Events.js"
+import type { StreamHub } from "../../src/Streams/StreamHub.js"
 import { makeMockExchange, T0, tickerOf } from "../support/mockExchange.js"
 
 export interface Counters {
@@ -88,3 +90,17 @@ export const makeScripted = (watchable: ReadonlyArray<StreamChannel> = ["ticker"
       watchable: channels
     } satisfies Scripted
   })
+
+/** One subscription's events as a Stream, through the hub's `attach` as the gateway uses it; ends after an error. */
+export const subscribeTo = (hub: StreamHub, subscription: Subscription): Stream.Stream<SubscriptionEvent> =>
+  Stream.asyncScoped<SubscriptionEvent>(
+    (emit) =>
+      Effect.acquireRelease(
+        hub.attach(subscription, {
+          event: (event) => void emit.single(event),
+          end: () => void emit.end()
+        }),
+        (detach) => detach()
+      ),
+    "unbounded"
+  )
