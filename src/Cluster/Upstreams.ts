@@ -151,6 +151,16 @@ export const makeClusterUpstreams = (
         return fiber === undefined ? Effect.void : Fiber.interrupt(fiber)
       })
 
+    /** Subscribers are told the source changes, then get the current owner's snapshots to rebuild their state. */
+    const resync = (s: Session) =>
+      Effect.gen(function* () {
+        if (s.refs === 0) return
+        deliver(s, statusEvent("reconnecting"))
+        s.snapshots.clear()
+        const snapshots = yield* Effect.orElseSucceed(s.bus.snapshots, (): ReadonlyArray<ClusterEvent> => [])
+        for (const event of snapshots) deliver(s, event)
+      })
+
     const tick = (s: Session): Effect.Effect<"continue" | "end"> =>
       Effect.gen(function* () {
         if (!conn.isUp()) {
@@ -182,7 +192,7 @@ export const makeClusterUpstreams = (
           // expired or taken: stop publishing now, then contend like everyone else
           yield* stopUpstream(s)
           yield* setRole(s, "follower")
-          if (s.refs > 0) deliver(s, statusEvent("reconnecting"))
+          yield* resync(s)
           yield* Effect.logWarning("lost the lease of a market; its upstream stopped here").pipe(
             Effect.annotateLogs({ ...annotations, market: s.market })
           )
@@ -206,8 +216,12 @@ export const makeClusterUpstreams = (
           yield* startUpstream(s)
           return "continue"
         }
-        if (s.upstream !== undefined) yield* stopUpstream(s)
         yield* setRole(s, "follower")
+        if (s.upstream !== undefined) {
+          // from our own upstream (local mode) to the owner's channel: start again from the owner's snapshots
+          yield* stopUpstream(s)
+          yield* resync(s)
+        }
         return "continue"
       })
 

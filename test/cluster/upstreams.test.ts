@@ -299,6 +299,12 @@ describe("ClusterUpstreams: one upstream per market for the cluster (real redis-
           "every instance follows the owner"
         )
         expect(modes).toEqual(["cluster", "local", "cluster"])
+        // told at the outage, and again by the instances that switch from their own upstream to the owner's channel
+        for (const i of [a, b, c]) {
+          expect(statuses(i.received)).toEqual(
+            i.name === owner ? ["reconnecting", "live"] : ["reconnecting", "live", "reconnecting", "live"]
+          )
+        }
         for (const i of [a, b, c]) expect(yield* SubscriptionRef.get(i.conn.mode)).toBe("cluster")
       }).pipe(Effect.scoped),
     40_000
