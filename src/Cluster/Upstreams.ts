@@ -1,11 +1,9 @@
 import {
-  Context,
   Effect,
   Either,
   Exit,
   Fiber,
   FiberSet,
-  Layer,
   Metric,
   Option,
   PubSub,
@@ -15,8 +13,8 @@ import {
   SubscriptionRef
 } from "effect"
 import { type Bus, type ClusterEvent, makeBus, statusEvent } from "./Bus.js"
-import { ClusterConfig, type ClusterSettings } from "./Config.js"
-import { type ClusterConnection, type ClusterMode, makeClusterConnection } from "./Connection.js"
+import type { ClusterSettings } from "./Config.js"
+import type { ClusterConnection, ClusterMode } from "./Connection.js"
 import { type Lease, makeLease } from "./Lease.js"
 import {
   clusterLeaseTakeovers,
@@ -51,8 +49,6 @@ export interface ClusterUpstreamsApi {
   readonly attach: (market: string, runLocal: Stream.Stream<ClusterEvent>) => Stream.Stream<ClusterEvent>
   readonly stats: Effect.Effect<ClusterStats>
 }
-
-export class ClusterUpstreams extends Context.Tag("app/ClusterUpstreams")<ClusterUpstreams, ClusterUpstreamsApi>() {}
 
 interface Session {
   readonly market: string
@@ -355,17 +351,3 @@ export const makeClusterUpstreams = (
 
     return { instanceId: conn.instanceId, mode: conn.mode, attach, stats } satisfies ClusterUpstreamsApi
   })
-
-/** Cluster mode from the environment (ClusterConfig); a layer only worth providing when CLUSTER_ENABLED is true. */
-export const ClusterUpstreamsLive = Layer.scoped(
-  ClusterUpstreams,
-  Effect.gen(function* () {
-    const settings = yield* ClusterConfig
-    const conn = yield* makeClusterConnection({
-      url: settings.redisUrl,
-      keyPrefix: settings.keyPrefix,
-      instanceId: settings.instanceId
-    })
-    return yield* makeClusterUpstreams(conn, settings)
-  })
-)

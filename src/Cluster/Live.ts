@@ -1,0 +1,55 @@
+import { Context, Effect, Layer, Option, SubscriptionRef } from "effect"
+import { makeSharedCircuit, type SharedPause } from "./Budget.js"
+import { ClusterConfig, type ClusterSettings } from "./Config.js"
+import { type ClusterConnection, type ClusterMode, makeClusterConnection } from "./Connection.js"
+import { type ClusterStats, type ClusterUpstreamsApi, makeClusterUpstreams } from "./Upstreams.js"
+
+/** The process's cluster settings and its two Redis connections, shared by the upstreams and the shared budget. */
+export class Cluster extends Context.Tag("app/Cluster")<
+  Cluster,
+  { readonly settings: ClusterSettings; readonly connection: ClusterConnection }
+>() {}
+
+export const ClusterLive = Layer.scoped(
+  Cluster,
+  Effect.gen(function* () {
+    const settings = yield* ClusterConfig
+    const connection = yield* makeClusterConnection({
+      url: settings.redisUrl,
+      keyPrefix: settings.keyPrefix,
+      instanceId: settings.instanceId
+    })
+    return { settings, connection }
+  })
+)
+
+export class ClusterUpstreams extends Context.Tag("app/ClusterUpstreams")<ClusterUpstreams, ClusterUpstreamsApi>() {}
+
+export const ClusterUpstreamsLive = Layer.scoped(
+  ClusterUpstreams,
+  Effect.flatMap(Cluster, ({ settings, connection }) => makeClusterUpstreams(connection, settings))
+)
+
+export interface ClusterHealth extends ClusterStats {
+  /** The shared pause of each exchange (null: none), as every instance sees it; empty in local mode. */
+  readonly circuits: Readonly<Record<string, SharedPause | null>>
+}
+
+/** What /v1/health shows in cluster mode; never fails (local mode while Redis is away). */
+export const clusterHealth = (
+  upstreams: ClusterUpstreamsApi,
+  connection: ClusterConnection,
+  exchanges: ReadonlyArray<string>
+): Effect.Effect<ClusterHealth> =>
+  Effect.gen(function* () {
+    const stats = yield* upstreams.stats
+    const mode: ClusterMode = yield* SubscriptionRef.get(connection.mode)
+    const circuits: Record<string, SharedPause | null> = {}
+    if (mode === "cluster") {
+      for (const exchange of exchanges) {
+        const pause = yield* Effect.orElseSucceed(makeSharedCircuit(connection, exchange).pause, () => Option.none())
+        circuits[exchange] = Option.getOrNull(pause)
+      }
+    }
+    return { ...stats, mode, circuits }
+  })
