@@ -12,7 +12,14 @@ export interface ClusterEvent {
 
 export type ClusterStatus = "reconnecting" | "live"
 
-export const statusEvent = (status: ClusterStatus): ClusterEvent => ({ kind: "status", payload: { status } })
+/** Why cluster mode told subscribers their source changed. */
+export type ClusterStatusReason = "owner_changed" | "redis_unavailable" | "source_changed" | "recovered"
+
+/** kind "status", payload { status, reason, timestamp }: the hub completes it into its StatusEvent. */
+export const statusEvent = (status: ClusterStatus, reason: ClusterStatusReason): ClusterEvent => ({
+  kind: "status",
+  payload: { status, reason, timestamp: Date.now() }
+})
 
 /** One message on a market's channel. `ts` is the publisher's clock, for the pub/sub lag. */
 export type Envelope =

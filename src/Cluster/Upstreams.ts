@@ -102,7 +102,7 @@ export const makeClusterUpstreams = (
       }
       if (s.awaitingLive) {
         s.awaitingLive = false
-        publish(statusEvent("live"))
+        publish(statusEvent("live", "recovered"))
       }
       if (event.snapshot === true) s.snapshots.set(event.kind, event)
       publish(event)
@@ -151,7 +151,7 @@ export const makeClusterUpstreams = (
     const resync = (s: Session) =>
       Effect.gen(function* () {
         if (s.refs === 0) return
-        deliver(s, statusEvent("reconnecting"))
+        deliver(s, statusEvent("reconnecting", "source_changed"))
         s.snapshots.clear()
         const snapshots = yield* Effect.orElseSucceed(s.bus.snapshots, (): ReadonlyArray<ClusterEvent> => [])
         for (const event of snapshots) deliver(s, event)
@@ -162,7 +162,7 @@ export const makeClusterUpstreams = (
         if (!conn.isUp()) {
           if (s.role !== "local") {
             yield* setRole(s, "local")
-            if (s.refs > 0) deliver(s, statusEvent("reconnecting"))
+            if (s.refs > 0) deliver(s, statusEvent("reconnecting", "redis_unavailable"))
           }
           if (s.refs === 0) return "end"
           yield* startUpstream(s)
@@ -203,7 +203,7 @@ export const makeClusterUpstreams = (
           s.idleSince = undefined
           if (previous !== "" && previous !== conn.instanceId) {
             yield* Metric.increment(clusterLeaseTakeovers)
-            yield* Effect.ignore(s.bus.publish(statusEvent("reconnecting")))
+            yield* Effect.ignore(s.bus.publish(statusEvent("reconnecting", "owner_changed")))
             yield* Effect.logInfo("took over a market's upstream").pipe(
               Effect.annotateLogs({ ...annotations, market: s.market, previous })
             )

@@ -47,6 +47,9 @@ const trades = (r: Received) =>
 const statuses = (r: Received) =>
   r.events.flatMap((e) => (e.kind === "status" ? [(e.payload as { status: string }).status] : []))
 
+const reasons = (r: Received) =>
+  r.events.flatMap((e) => (e.kind === "status" ? [(e.payload as { reason: string }).reason] : []))
+
 /** One simulated server: its own Redis connections (through `url`), ClusterUpstreams and one consumer of MARKET. */
 const instance = (url: string, name: string, probe: Probe, settings = FAST) =>
   Effect.gen(function* () {
@@ -148,6 +151,7 @@ describe("ClusterUpstreams: one upstream per market for the cluster (real redis-
         const follower = next === "b" ? c : b
         yield* eventually(() => trades(follower.received).some((t) => t.by === next), 3_000, "events of the new owner")
         expect(statuses(follower.received)).toEqual(["reconnecting", "live"])
+        expect(reasons(follower.received)).toEqual(["owner_changed", "recovered"])
         const afterTakeover = trades(follower.received).filter((t) => t.by === next)
         expect(afterTakeover[0]?.n).toBe(1)
         // a, cut off, serves its own subscriber from its own upstream (local mode), without interruption
