@@ -1,4 +1,4 @@
-import { Context, Effect, Layer, Logger, LogLevel } from "effect"
+import { Cause, Context, Effect, FiberId, HashMap, Layer, List, Logger, LogLevel } from "effect"
 import { writeSync } from "node:fs"
 
 /** Where log lines go: JSON lines written in batches; code outside Effect (the hot path) writes here directly. */
@@ -195,9 +195,72 @@ export const jsonLogLine = (
     fiberId: ""
   })
 
-/** Effect's JSON logger writing to a sink. */
+/** The request log line of one request, prepared for its method, route, status and cache state. */
+export type RequestLogLine = (durationMs: number, client: string, timestamp?: string, fiberId?: string) => string
+
+/**
+ * The one formatter of the request log record ("http request" at Info with method, route, status, durationMs, cache
+ * and client), shaped like `Logger.jsonLogger`'s line. Both paths use it: the hot path prepares one per cached URL and
+ * writes straight into the sink; `sinkLogger` formats the Effect path's request records with it. The constant parts
+ * are serialized once, so a request costs only the timestamp, duration and client.
+ */
+export const requestLogLine = (route: string, method: string, status: number, cache: string): RequestLogLine => {
+  const fixed = `"method":${JSON.stringify(method)},"route":${JSON.stringify(route)},"status":${status}`
+  const middle = `","annotations":{${fixed},"durationMs":`
+  const tail = `,"cache":${JSON.stringify(cache)},"client":`
+  return (durationMs, client, timestamp = isoNow(), fiberId = "") =>
+    '{"message":"http request","logLevel":"INFO","timestamp":"' +
+    timestamp +
+    middle +
+    (Number.isFinite(durationMs) ? durationMs : "null") +
+    tail +
+    JSON.stringify(client) +
+    '},"spans":{},"fiberId":' +
+    (fiberId === "" ? '""' : JSON.stringify(fiberId)) +
+    "}"
+}
+
+const annotation = <A>(options: Logger.Logger.Options<unknown>, key: string, is: (value: unknown) => value is A) => {
+  const value = HashMap.get(options.annotations, key)
+  return value._tag === "Some" && is(value.value) ? value.value : undefined
+}
+const isString = (value: unknown): value is string => typeof value === "string"
+const isNumber = (value: unknown): value is number => typeof value === "number"
+
+/** The Effect path's request record through `requestLogLine`; undefined for any other line (or one with extras). */
+const requestRecordLine = (options: Logger.Logger.Options<unknown>): string | undefined => {
+  const message = Array.isArray(options.message) && options.message.length === 1 ? options.message[0] : options.message
+  if (message !== "http request" || options.logLevel !== LogLevel.Info) return undefined
+  if (HashMap.size(options.annotations) !== 6 || List.isCons(options.spans) || !Cause.isEmpty(options.cause)) {
+    return undefined
+  }
+  const method = annotation(options, "method", isString)
+  const route = annotation(options, "route", isString)
+  const status = annotation(options, "status", isNumber)
+  const durationMs = annotation(options, "durationMs", isNumber)
+  const cache = annotation(options, "cache", isString)
+  const client = annotation(options, "client", isString)
+  if (
+    method === undefined ||
+    route === undefined ||
+    status === undefined ||
+    durationMs === undefined ||
+    cache === undefined ||
+    client === undefined
+  ) {
+    return undefined
+  }
+  return requestLogLine(route, method, status, cache)(
+    durationMs,
+    client,
+    options.date.toISOString(),
+    FiberId.threadName(options.fiberId)
+  )
+}
+
+/** Effect's JSON logger writing to a sink; request records go through the one request-line formatter. */
 export const sinkLogger = (sink: LogSinkService): Logger.Logger<unknown, void> =>
-  Logger.make((options) => sink.write(Logger.jsonLogger.log(options)))
+  Logger.make((options) => sink.write(requestRecordLine(options) ?? Logger.jsonLogger.log(options)))
 
 /**
  * Structured JSON lines at the configured level, written in batches. Stdio MCP mode sends them to stderr so stdout

@@ -2,9 +2,9 @@ import type { HttpServerResponse } from "@effect/platform"
 import { Context, Effect, Layer, LogLevel, Metric, Option, Runtime } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { AppConfig } from "../AppConfig.js"
-import { LogSink } from "../Logging.js"
+import { LogSink, requestLogLine, type RequestLogLine } from "../Logging.js"
 import { cacheEvents } from "../Metrics.js"
-import { counterFor, histogramFor, requestLogLine } from "./Observability.js"
+import { counterFor, histogramFor } from "./Observability.js"
 import { RateLimiter } from "./RateLimit.js"
 import { freshnessOf } from "./Responses.js"
 import { isUnlimited, pathOf, routeLabel } from "./RouteTable.js"
@@ -21,7 +21,7 @@ interface Entry {
   readonly length: string
   readonly requests: Metric.Metric.Counter<number>
   readonly duration: Metric.Metric.Histogram<number>
-  readonly logLine: (durationMs: number, client: string) => string
+  readonly logLine: RequestLogLine
 }
 
 export interface HotCacheService {

@@ -1,6 +1,5 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Metric, MetricLabel } from "effect"
-import { isoNow } from "../Logging.js"
 import { httpRequestDuration, httpRequests } from "../Metrics.js"
 import { routeLabel } from "./RouteTable.js"
 import { keyId, presentedKey } from "./Security.js"
@@ -34,24 +33,6 @@ export const histogramFor = (route: string): Histogram => {
     histograms.set(route, histogram)
   }
   return histogram
-}
-
-/**
- * The request log line of `observe` for one route, method, status and cache state, for code that logs without Effect
- * (the hot path): the JSON of `jsonLogLine(Info, "http request", annotations)`, its constant parts serialized once.
- */
-export const requestLogLine = (route: string, method: string, status: number, cache: string) => {
-  const fixed = `"method":${JSON.stringify(method)},"route":${JSON.stringify(route)},"status":${status}`
-  const middle = `","annotations":{${fixed},"durationMs":`
-  const tail = `,"cache":${JSON.stringify(cache)},"client":`
-  return (durationMs: number, client: string): string =>
-    '{"message":"http request","logLevel":"INFO","timestamp":"' +
-    isoNow() +
-    middle +
-    (Number.isFinite(durationMs) ? durationMs : "null") +
-    tail +
-    JSON.stringify(client) +
-    '},"spans":{},"fiberId":""}'
 }
 
 /** The log id of a request's client: its API key's id, or anonymous. */

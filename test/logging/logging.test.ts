@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Logger, LogLevel } from "effect"
+import { Effect, Logger } from "effect"
 import { spawn } from "node:child_process"
-import { requestLogLine } from "../../src/Http/Observability.js"
-import { jsonLogLine, makeLineWriter, sinkLogger, type WriteSome } from "../../src/Logging.js"
+import { recordRequest } from "../../src/Http/Observability.js"
+import { makeLineWriter, requestLogLine, sinkLogger, type WriteSome } from "../../src/Logging.js"
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
@@ -165,22 +165,69 @@ describe("log line shapes", () => {
     })
   )
 
-  it("the hot path's request line is jsonLogLine's, serialized from prepared parts", () => {
+  it.effect(
+    "one formatter for the request record: the Effect path's line is requestLogLine's, shaped like jsonLogger's",
+    () =>
+      Effect.gen(function* () {
+        const lines: Array<string> = []
+        const reference: Array<string> = []
+        const sink = sinkLogger({ write: (line) => lines.push(line), flush: () => undefined })
+        const both = Logger.make<unknown, void>((options) => {
+          sink.log(options)
+          reference.push(Logger.jsonLogger.log(options))
+        })
+        const record = {
+          method: "GET",
+          route: "/v1/markets/ticker",
+          status: 200,
+          seconds: 0.0042,
+          cache: "MISS",
+          client: 'key:"odd\\'
+        }
+        yield* recordRequest(record).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, both)))
+        yield* Effect.logInfo("http request").pipe(
+          Effect.annotateLogs({ ...record, durationMs: 4.2, extra: 1 }),
+          Effect.provide(Logger.replace(Logger.defaultLogger, both))
+        )
+        expect(lines.length).toBe(2)
+        const expected = JSON.parse(reference[0] ?? "{}") as { timestamp: string; fiberId: string }
+        // the exact bytes of the one formatter, given the Effect log's timestamp and fiber
+        expect(lines[0]).toBe(
+          requestLogLine("/v1/markets/ticker", "GET", 200, "MISS")(
+            4.2,
+            'key:"odd\\',
+            expected.timestamp,
+            expected.fiberId
+          )
+        )
+        expect(JSON.parse(lines[0] ?? "{}")).toEqual(expected)
+        expect(expected.fiberId).toMatch(/^#\d+$/)
+        // a line that is not exactly the request record (here an extra annotation) is jsonLogger's, nothing dropped
+        expect(lines[1]).toBe(reference[1])
+      })
+  )
+
+  it("the hot path's prepared line: the current time, no fiber, a non-finite duration as null", () => {
     const line = requestLogLine("/v1/markets/ticker", "GET", 200, "HIT")
-    const fast = JSON.parse(line(0.42, 'key:"odd\\')) as Record<string, unknown>
-    const reference = JSON.parse(
-      jsonLogLine(LogLevel.Info, "http request", {
+    const before = Date.now()
+    const fast = JSON.parse(line(0.42, "anonymous")) as Record<string, unknown>
+    expect(Object.keys(fast)).toEqual(["message", "logLevel", "timestamp", "annotations", "spans", "fiberId"])
+    expect(fast).toEqual({
+      message: "http request",
+      logLevel: "INFO",
+      timestamp: fast["timestamp"],
+      annotations: {
         method: "GET",
         route: "/v1/markets/ticker",
         status: 200,
         durationMs: 0.42,
         cache: "HIT",
-        client: 'key:"odd\\'
-      })
-    ) as Record<string, unknown>
-    expect({ ...fast, timestamp: "" }).toEqual({ ...reference, timestamp: "" })
-    expect(Object.keys(fast)).toEqual(Object.keys(reference))
-    expect(Date.parse(String(fast["timestamp"]))).toBeGreaterThan(0)
+        client: "anonymous"
+      },
+      spans: {},
+      fiberId: ""
+    })
+    expect(Date.parse(String(fast["timestamp"]))).toBeGreaterThanOrEqual(before - 1)
     expect(
       (JSON.parse(line(NaN, "anonymous")) as { annotations: { durationMs: unknown } }).annotations.durationMs
     ).toBe(null)
