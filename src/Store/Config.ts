@@ -107,6 +107,8 @@ export const storableIntervalMs = (interval: string): Option.Option<number> =>
 export interface StoreConfig {
   readonly location: StoreLocation
   readonly backfill: ReadonlyArray<BackfillTarget>
+  /** Whether DATABASE_URL was set (a default store that cannot be opened is skipped, a configured one stops start-up). */
+  readonly explicit?: boolean
 }
 
 const fromEither = <A>(name: string, parse: (raw: string) => Either.Either<A, string>) =>

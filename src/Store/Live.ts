@@ -5,18 +5,25 @@ import { type ConfigError, Effect, Layer } from "effect"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { CandleStore, CandleStoreError, disabledCandleStore, makeCandleStore } from "./CandleStore.js"
-import { type StoreLocation, storeConfig } from "./Config.js"
+import { type StoreConfig, type StoreLocation, storeConfig } from "./Config.js"
 import { runMigrations } from "./Migrations.js"
 
 const sqlLayer = (
   location: Exclude<StoreLocation, { engine: "none" }>
-): Layer.Layer<SqlClient.SqlClient, ConfigError.ConfigError | SqlError.SqlError> =>
+): Layer.Layer<SqlClient.SqlClient, ConfigError.ConfigError | SqlError.SqlError | CandleStoreError> =>
   location.engine === "sqlite"
     ? Layer.provideMerge(
         SqliteClient.layer({ filename: location.filename }),
         Layer.effectDiscard(
-          Effect.sync(() => {
-            if (location.filename !== ":memory:") mkdirSync(dirname(location.filename), { recursive: true })
+          Effect.try({
+            try: () => {
+              if (location.filename !== ":memory:") mkdirSync(dirname(location.filename), { recursive: true })
+            },
+            catch: (cause) =>
+              new CandleStoreError({
+                message: `cannot create the folder of ${location.filename}: ${String(cause)}`,
+                cause
+              })
           })
         )
       )
@@ -50,9 +57,28 @@ export const candleStoreAt = (location: StoreLocation): Layer.Layer<CandleStore,
   )
 }
 
+/** The candle store of `config`; a default one (DATABASE_URL unset) that cannot be opened is off, with a warning. */
+export const candleStoreFor = (config: StoreConfig): Layer.Layer<CandleStore, CandleStoreError> =>
+  config.explicit === true
+    ? candleStoreAt(config.location)
+    : // the default file is relative to the working directory, which an MCP host may set to one we cannot write
+      candleStoreAt(config.location).pipe(
+        Layer.catchAll((error) =>
+          Layer.effect(
+            CandleStore,
+            Effect.as(
+              Effect.logWarning("candle store off: the default SQLite file cannot be opened; set DATABASE_URL").pipe(
+                Effect.annotateLogs({ error: error.message })
+              ),
+              disabledCandleStore
+            )
+          )
+        )
+      )
+
 /** The candle store DATABASE_URL names (default sqlite://./data/market.sqlite). */
 export const CandleStoreLive: Layer.Layer<CandleStore, CandleStoreError> = Layer.unwrapEffect(
-  Effect.map(storeConfig, (config) => candleStoreAt(config.location))
+  Effect.map(storeConfig, candleStoreFor)
 ).pipe(
   Layer.catchAll((error) =>
     Layer.fail(

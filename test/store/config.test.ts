@@ -1,5 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Either, Redacted } from "effect"
+import { ConfigProvider, Effect, Either, Logger, LogLevel, Redacted } from "effect"
+import { CandleStore } from "../../src/Store/CandleStore.js"
+import { candleStoreFor } from "../../src/Store/Live.js"
 import { parseDatabaseUrl, redactUrl, storeConfig } from "../../src/Store/Config.js"
 
 const load = (env: Record<string, string>) =>
@@ -42,6 +44,22 @@ describe("DATABASE_URL", () => {
       }
       const backfill = yield* load({ HISTORY_BACKFILL: "binance:BTC/USDT:1m" })
       expect(String(Either.isLeft(backfill) ? backfill.left : "")).toContain("HISTORY_BACKFILL")
+    })
+  )
+
+  it.effect("a default file that cannot be created turns the store off; a configured one stops start-up", () =>
+    Effect.gen(function* () {
+      // a folder that cannot be created (under a file), as in a working directory an MCP host picks
+      const location = { engine: "sqlite" as const, filename: "/dev/null/data/market.sqlite" }
+      const open = (explicit: boolean) =>
+        Effect.map(CandleStore, (store) => store.engine).pipe(
+          Effect.provide(candleStoreFor({ location, backfill: [], explicit })),
+          Effect.provide(Logger.minimumLogLevel(LogLevel.Error)),
+          Effect.either
+        )
+      expect(yield* open(false)).toEqual(Either.right("none"))
+      const configured = yield* open(true)
+      expect(Either.isLeft(configured) ? configured.left._tag : "").toBe("CandleStoreError")
     })
   )
 })
