@@ -99,6 +99,37 @@ const mcpAllowedOrigins = Config.string("MCP_ALLOWED_ORIGINS").pipe(
   })
 )
 
+/**
+ * Browser origins allowed to call the server cross-origin (CORS) and to open WebSockets: unset means any port of
+ * http(s)://localhost, 127.0.0.1 and [::1]; `*` allows every origin; otherwise exact origins (scheme://host[:port]).
+ */
+const corsOrigins = Config.option(Config.string("CORS_ORIGINS")).pipe(
+  Config.mapOrFail((raw) => {
+    if (Option.isNone(raw)) return Either.right({ any: false, local: true, exact: [] as ReadonlyArray<string> })
+    const exact: Array<string> = []
+    let any = false
+    for (const entry of raw.value.split(",").map((x) => x.trim())) {
+      if (entry.length === 0) continue
+      if (entry === "*") {
+        any = true
+        continue
+      }
+      const url = URL.parse(entry)
+      const origin = url?.origin
+      if (url === null || !/^https?:$/.test(url.protocol) || origin !== entry.toLowerCase().replace(/\/$/, "")) {
+        return Either.left(
+          ConfigError.InvalidData(
+            ["CORS_ORIGINS"],
+            `Expected * or exact origins such as https://app.example.com,http://localhost:5173 (scheme, host and optional port, no path) but received ${JSON.stringify(entry)}`
+          )
+        )
+      }
+      exact.push(url.origin)
+    }
+    return Either.right({ any, local: false, exact: Array.from(new Set(exact)) as ReadonlyArray<string> })
+  })
+)
+
 const LOG_LEVELS: Readonly<Record<string, LogLevel.LogLevel>> = {
   all: LogLevel.All,
   trace: LogLevel.Trace,
@@ -241,6 +272,7 @@ export const appConfig = Effect.gen(function* () {
       .map((k) => Redacted.make(k)),
     trustProxy: yield* bool("TRUST_PROXY", false),
     mcpAllowedOrigins: yield* mcpAllowedOrigins,
+    corsOrigins: yield* corsOrigins,
     rateLimitEnabled: yield* bool("RATE_LIMIT_ENABLED", true),
     rateLimitRequests: yield* positiveInt("RATE_LIMIT_REQUESTS", 100),
     rateLimitWindow: yield* seconds("RATE_LIMIT_WINDOW", 60, 0.001),

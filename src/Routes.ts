@@ -14,19 +14,23 @@ import { StreamHubLive, StreamRoutes } from "./Streams/Http.js"
 import { StreamHub } from "./Streams/StreamHub.js"
 import { NAME, VERSION } from "./Version.js"
 
+/** The JSON index; browsers asking for HTML get the dashboard at the same URL (Dashboard.ts), hence Vary: Accept. */
 const IndexRoute = HttpLayerRouter.add(
   "GET",
   "/",
-  HttpServerResponse.unsafeJson({
-    name: NAME,
-    version: VERSION,
-    docs: "/docs",
-    redoc: "/redoc",
-    openapi: "/openapi.json",
-    mcp: "/mcp",
-    metrics: "/metrics",
-    health: "/v1/health"
-  })
+  HttpServerResponse.unsafeJson(
+    {
+      name: NAME,
+      version: VERSION,
+      docs: "/docs",
+      redoc: "/redoc",
+      openapi: "/openapi.json",
+      mcp: "/mcp",
+      metrics: "/metrics",
+      health: "/v1/health"
+    },
+    { headers: { vary: "Accept" } }
+  )
 )
 
 const MetricsRoute = HttpLayerRouter.use((router) =>

@@ -89,11 +89,11 @@ const indexPage = (dir: string) =>
       ? HttpServerResponse.text(notBuiltPage, {
           status: 503,
           contentType: "text/html; charset=utf-8",
-          headers: { ...securityHeaders, "cache-control": "no-store", vary: "accept" }
+          headers: { ...securityHeaders, "cache-control": "no-store", vary: "Accept, Origin" }
         })
       : HttpServerResponse.uint8Array(bytes, {
           contentType: "text/html; charset=utf-8",
-          headers: { ...securityHeaders, "cache-control": "no-cache", vary: "accept" }
+          headers: { ...securityHeaders, "cache-control": "no-cache", vary: "Accept, Origin" }
         })
   )
 

@@ -8,6 +8,7 @@ import { counterFor, histogramFor } from "./Observability.js"
 import { RateLimiter } from "./RateLimit.js"
 import { freshnessOf } from "./Responses.js"
 import { isUnlimited, pathOf, routeLabel } from "./RouteTable.js"
+import { makeCorsPolicy, originOf } from "./Cors.js"
 import { addressOf, clientOf, keyId, makeKeyCheck, presentedKey } from "./Security.js"
 
 interface Entry {
@@ -57,6 +58,7 @@ export const HotCacheLive = Layer.effect(
     const runtime = yield* Effect.runtime<never>()
     const authRequired = config.apiKeys.length > 0
     const checkKey = makeKeyCheck(config.apiKeys)
+    const cors = makeCorsPolicy(config.corsOrigins)
     const logRequests = LogLevel.greaterThanEqual(LogLevel.Info, config.logLevel)
     const entries = new Map<string, Entry>()
     let served = 0
@@ -100,7 +102,8 @@ export const HotCacheLive = Layer.effect(
       entry: Entry,
       started: number,
       client: string,
-      headers: Readonly<Record<string, string>>
+      headers: Readonly<Record<string, string>>,
+      origin: Readonly<Record<string, string>>
     ) => {
       const age = Math.floor(Math.max(0, Date.now() - entry.storedAt) / 1000)
       // a flat [name, value, ...] list is the cheapest form writeHead takes
@@ -117,6 +120,7 @@ export const HotCacheLive = Layer.effect(
         "HIT"
       ]
       for (const name in headers) raw.push(name, headers[name] ?? "")
+      for (const name in origin) raw.push(name, origin[name] ?? "")
       response.writeHead(200, raw)
       response.end(entry.body)
       served += 1
@@ -148,8 +152,9 @@ export const HotCacheLive = Layer.effect(
         if (key === undefined || !checkKey(key)) return false
       }
       const client = authRequired && key !== undefined ? `key:${keyId(key)}` : "anonymous"
+      const origin = cors.headers(originOf(request.rawHeaders), entry.route)
       if (!entry.limited) {
-        write(response, entry, started, client, {})
+        write(response, entry, started, client, {}, origin)
         return true
       }
       // only read when trusted: the first look at `request.headers` builds the whole header object
@@ -162,13 +167,14 @@ export const HotCacheLive = Layer.effect(
       const bucket = clientOf(key, authRequired, address)
       const local = rateLimit.tryLocal(bucket)
       if (local !== undefined) {
-        write(response, entry, started, client, local.headers)
+        write(response, entry, started, client, local.headers, origin)
         return true
       }
       Runtime.runCallback(runtime)(rateLimit.check(bucket), {
         onExit: (exit) => {
           // over the limit (or the counter failed): the Effect path answers, with the 429 and its headers
-          if (exit._tag === "Success" && exit.value.allowed) write(response, entry, started, client, exit.value.headers)
+          if (exit._tag === "Success" && exit.value.allowed)
+            write(response, entry, started, client, exit.value.headers, origin)
           else fallback()
         }
       })

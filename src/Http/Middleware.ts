@@ -2,6 +2,8 @@ import { HttpLayerRouter, HttpServerRequest, type HttpServerResponse } from "@ef
 import { Cause, Effect, Layer, Option, Schema } from "effect"
 import { InternalError, InvalidParameter, RouteNotFound } from "../Domain/Errors.js"
 import { mcpErrorsAsJsonRpc } from "../Mcp/JsonRpc.js"
+import { AppConfig } from "../AppConfig.js"
+import { corsMiddleware, makeCorsPolicy } from "./Cors.js"
 import { errorResponse } from "./Responses.js"
 import { HotCache } from "./HotCache.js"
 import { observe } from "./Observability.js"
@@ -55,24 +57,28 @@ export const handleErrors = <E, R>(app: Effect.Effect<HttpServerResponse.HttpSer
       if (Cause.isInterruptedOnly(cause)) return Effect.failCause(cause)
       return Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
         if (Option.exists(Cause.failureOption(cause), isRouteNotFound)) return Effect.succeed(notFound(request))
-        return Effect.logError("unhandled request failure", { method: request.method, url: request.url }, cause).pipe(
-          Effect.as(errorResponse(new InternalError({ message: "Internal server error" })))
-        )
+        // the path only: a query may carry an api_key
+        return Effect.logError(
+          "unhandled request failure",
+          { method: request.method, path: pathOf(request.url) },
+          cause
+        ).pipe(Effect.as(errorResponse(new InternalError({ message: "Internal server error" }))))
       })
     })
   )
 
 /**
- * The global middleware, outermost first: the request log and metrics, error normalization, then authentication
- * and rate limiting. Its RateLimiterLive is memoized with the hot path's (ServerLive), so both count in one instance.
+ * The global middleware, outermost first: the request log and metrics, the origin policy (CORS preflights, CORS and
+ * security headers on every answer), error normalization, then authentication and rate limiting. Its RateLimiterLive is memoized with the hot path's (ServerLive), so both count in one instance.
  */
 export const GlobalMiddleware = HttpLayerRouter.middleware(
   Effect.gen(function* () {
     const security = yield* makeSecurity
+    const cors = corsMiddleware(makeCorsPolicy((yield* AppConfig).corsOrigins))
     const hot = yield* Effect.serviceOption(HotCache)
     const remember = Option.isSome(hot) ? hot.value.remember : undefined
     return (app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown>) =>
-      observe(mcpErrorsAsJsonRpc(handleErrors(security(app))), remember)
+      observe(cors(mcpErrorsAsJsonRpc(handleErrors(security(app)))), remember)
   }),
   { global: true }
 ).pipe(Layer.provide(RateLimiterLive))

@@ -5,7 +5,7 @@ import { AppConfig } from "../AppConfig.js"
 import { Unauthorized } from "../Domain/Errors.js"
 import { RateLimiter } from "./RateLimit.js"
 import { errorResponse, withHeaders } from "./Responses.js"
-import { isUnlimited, pathOf, PUBLIC_PATHS } from "./RouteTable.js"
+import { isUnlimited, pathOf, PUBLIC_PATHS, STREAM_ROUTE_PATHS } from "./RouteTable.js"
 
 const digest = (value: string) => createHash("sha256").update(value).digest()
 
@@ -17,6 +17,19 @@ export const presentedKey = (headers: Readonly<Record<string, string | undefined
   if (header !== undefined && header.length > 0) return header
   const match = /^Bearer\s+(\S+)\s*$/i.exec(headers["authorization"] ?? "")
   return match?.[1]
+}
+
+const STREAM_PATHS: ReadonlySet<string> = new Set(STREAM_ROUTE_PATHS)
+
+/**
+ * The `api_key` query parameter of a stream route: EventSource and WebSocket cannot send headers, so a browser can
+ * only stream with the key in the URL. Other routes take headers only. The URL is never logged with its query.
+ */
+export const queryKey = (url: string): string | undefined => {
+  const at = url.indexOf("?")
+  if (at < 0 || !STREAM_PATHS.has(url.slice(0, at))) return undefined
+  const key = new URLSearchParams(url.slice(at + 1)).get("api_key")?.trim()
+  return key === undefined || key.length === 0 ? undefined : key
 }
 
 /** Checks a presented key against every configured key in constant time (no early exit, equal-length digests). */
@@ -53,6 +66,8 @@ export interface AdmissionRequest {
   readonly path: string
   readonly header: (name: "x-api-key" | "authorization" | "x-forwarded-for") => string | undefined
   readonly remoteAddress: string | undefined
+  /** The key of a stream route's `api_key` query parameter (see queryKey), used when no header carries one. */
+  readonly queryKey?: string | undefined
 }
 
 /** Admitted, with the headers to add to the answer (the rate-limit state), or refused with this response. */
@@ -76,10 +91,11 @@ export const makeAdmission = Effect.gen(function* () {
       const path = request.path
       if (PUBLIC_PATHS.has(path) || request.method === "OPTIONS") return admitted
 
-      const key = presentedKey({
-        "x-api-key": request.header("x-api-key"),
-        authorization: request.header("authorization")
-      })
+      const key =
+        presentedKey({
+          "x-api-key": request.header("x-api-key"),
+          authorization: request.header("authorization")
+        }) ?? request.queryKey
       if (authRequired && (key === undefined || !checkKey(key))) {
         return Either.left(
           HttpServerResponse.setHeader(
@@ -87,7 +103,10 @@ export const makeAdmission = Effect.gen(function* () {
               new Unauthorized({
                 message:
                   key === undefined
-                    ? "An API key is required: send it in the X-API-Key header or as Authorization: Bearer <key>"
+                    ? "An API key is required: send it in the X-API-Key header or as Authorization: Bearer <key>" +
+                      (request.queryKey === undefined && STREAM_PATHS.has(path)
+                        ? " (or, on stream routes, as the api_key query parameter)"
+                        : "")
                     : "The API key is not valid"
               })
             ),
@@ -116,7 +135,8 @@ export const makeSecurity = Effect.map(
           method: request.method,
           path: pathOf(request.url),
           header: (name) => request.headers[name],
-          remoteAddress: Option.getOrUndefined(request.remoteAddress)
+          remoteAddress: Option.getOrUndefined(request.remoteAddress),
+          queryKey: queryKey(request.url)
         })
         if (Either.isLeft(decision)) return decision.left
         const response = yield* app

@@ -8,6 +8,7 @@ import type { Encoded } from "./Outbox.js"
 import { type AckEvent, type ErrorEvent, errorEvent, type Subscription, subscriptionRef } from "./Events.js"
 import type { Admission, Verdict } from "./Http.js"
 import { parseClientMessage } from "./Protocol.js"
+import { makeCorsPolicy, originOf, SECURITY_HEADERS } from "../Http/Cors.js"
 import { pathOf, SSE_ROUTES, WS_ROUTES } from "../Http/RouteTable.js"
 import type { StreamHub } from "./StreamHub.js"
 import { textFrame } from "./WsFrame.js"
@@ -125,11 +126,27 @@ const carried = (verdict: Verdict) => {
 /** An HTTP response written straight onto a socket whose upgrade was refused. */
 const refuseUpgrade = (socket: Duplex, verdict: Verdict): void => {
   const lines = [`HTTP/1.1 ${verdict.status} ${STATUS_CODES[verdict.status] ?? ""}`]
-  for (const [name, value] of Object.entries(verdict.headers)) {
+  for (const [name, value] of Object.entries({ ...verdict.headers, ...SECURITY_HEADERS })) {
     if (name !== "content-length" && name !== "connection") lines.push(`${name}: ${value}`)
   }
   lines.push(`content-length: ${verdict.body.byteLength}`, "connection: close", "", "")
   socket.end(Buffer.concat([Buffer.from(lines.join("\r\n")), verdict.body]))
+}
+
+/** A WebSocket upgrade from a page whose origin CORS_ORIGINS does not allow. */
+const forbiddenOrigin = (origin: string): Verdict => {
+  const body = new TextEncoder().encode(
+    JSON.stringify({
+      code: "origin_not_allowed",
+      message: `Origin ${origin} may not open WebSockets here; allowed origins are set by CORS_ORIGINS`
+    })
+  )
+  return {
+    status: 403,
+    headers: { "content-type": "application/json", "cache-control": "no-store", vary: "Origin" },
+    body,
+    admission: undefined
+  }
 }
 
 // module-level on purpose: a closure made next to the upgrade's request would keep that request alive with the socket
@@ -182,9 +199,11 @@ class SseSession implements Transport {
     return false
   }
 
+  // no `event:` line: EventSource.onmessage receives every event (the JSON's event_type names it), and an error
+  // event cannot be mistaken for the browser's own `error`
   write(event: Encoded): void {
     this.sequence += 1
-    this.response.write(`id: ${this.sequence}\nevent: ${event.event}\ndata: ${event.data}\n\n`)
+    this.response.write(`id: ${this.sequence}\ndata: ${event.data}\n\n`)
   }
 
   finished(): void {
@@ -424,8 +443,14 @@ export const makeStreamGateway = (
     }
   }
 
-  const serveSse = (response: ServerResponse, subscription: Subscription, verdict: Verdict) => {
-    response.writeHead(200, { ...carried(verdict), ...SSE_HEADERS })
+  const cors = makeCorsPolicy(config.corsOrigins)
+  const serveSse = (
+    response: ServerResponse,
+    subscription: Subscription,
+    verdict: Verdict,
+    origin: Readonly<Record<string, string>>
+  ) => {
+    response.writeHead(200, { ...carried(verdict), ...SSE_HEADERS, ...origin })
     response.write(`retry: ${SSE_RETRY_MS}\n\n`)
     const { connection } = new SseSession(response, shared)
     if (response.destroyed || response.closed) connection.close()
@@ -443,6 +468,11 @@ export const makeStreamGateway = (
     upgrade: (request, socket, head) => {
       if (!WS_ROUTES.has(pathOf(request.url ?? "/"))) return false
       socket.on("error", ignore)
+      const origin = request.headers.origin
+      if (!cors.allowsUpgrade(origin, request.headers.host)) {
+        refuseUpgrade(socket, forbiddenOrigin(origin ?? ""))
+        return true
+      }
       admit(request, (verdict) => {
         const admission = verdict.admission
         if (verdict.status !== 101 || admission?.kind !== "ws") return refuseUpgrade(socket, verdict)
@@ -454,13 +484,15 @@ export const makeStreamGateway = (
       // every request passes here: a prefix test first, the route table only for stream paths
       const url = request.url
       if (request.method !== "GET" || url === undefined || !url.startsWith(SSE_PREFIX)) return false
-      if (!SSE_ROUTES.has(pathOf(url))) return false
+      const path = pathOf(url)
+      if (!SSE_ROUTES.has(path)) return false
       admit(request, (verdict) => {
+        const origin = cors.headers(originOf(request.rawHeaders), path)
         const admission = verdict.admission
         if (verdict.status === 200 && admission?.kind === "sse") {
-          return serveSse(response, admission.subscription, verdict)
+          return serveSse(response, admission.subscription, verdict, origin)
         }
-        response.writeHead(verdict.status, verdict.headers)
+        response.writeHead(verdict.status, { ...verdict.headers, ...origin })
         response.end(verdict.body)
       })
       return true

@@ -7,7 +7,7 @@ import type { StreamChannel } from "../Exchange/Exchange.js"
 import { clientLabel, recordRequest } from "../Http/Observability.js"
 import { errorResponse, withHeaders } from "../Http/Responses.js"
 import { pathOf, routeLabel, SSE_ROUTES, STREAM_ROUTE_PATHS, WS_ROUTES } from "../Http/RouteTable.js"
-import { makeAdmission, presentedKey } from "../Http/Security.js"
+import { makeAdmission, presentedKey, queryKey } from "../Http/Security.js"
 import type { Subscription } from "./Events.js"
 import { parseQuery } from "./Protocol.js"
 import { StreamHub } from "./StreamHub.js"
@@ -94,14 +94,22 @@ export const makeStreamAdmission = Effect.gen(function* () {
         const value = request.headers[name]
         return typeof value === "string" ? value : undefined
       }
-      const decision = yield* admit({ method, path, header, remoteAddress: request.socket.remoteAddress })
+      const fromQuery = queryKey(url)
+      const decision = yield* admit({
+        method,
+        path,
+        header,
+        remoteAddress: request.socket.remoteAddress,
+        queryKey: fromQuery
+      })
       let verdict: Verdict
       if (Either.isLeft(decision)) verdict = verdictOf(decision.left, undefined)
       else {
         const decided = yield* decide(hub, path, url, header("upgrade")).pipe(
           Effect.catchAllDefect((defect) =>
             Effect.as(
-              Effect.logError("unhandled request failure", { method, url, defect: String(defect) }),
+              // the path only: the query may carry an api_key
+              Effect.logError("unhandled request failure", { method, path, defect: String(defect) }),
               Either.left(internalError)
             )
           )
@@ -122,7 +130,9 @@ export const makeStreamAdmission = Effect.gen(function* () {
         status: verdict.status,
         seconds: (performance.now() - started) / 1000,
         cache: "none",
-        client: clientLabel(presentedKey({ "x-api-key": header("x-api-key"), authorization: header("authorization") }))
+        client: clientLabel(
+          presentedKey({ "x-api-key": header("x-api-key"), authorization: header("authorization") }) ?? fromQuery
+        )
       })
       return verdict
     })

@@ -78,7 +78,9 @@ export const openSse = async (url: string): Promise<SseClient> => {
       return
     }
   })()
-  const events = (type: string) => frames.flatMap((f) => (f.event === type && f.data !== undefined ? [f.data] : []))
+  // frames carry no `event:` line: the JSON's event_type names the event
+  const typeOf = (f: SseFrame) => f.data?.["event_type"]
+  const events = (type: string) => frames.flatMap((f) => (typeOf(f) === type && f.data !== undefined ? [f.data] : []))
   return {
     status: response.status,
     headers: response.headers,
@@ -87,7 +89,7 @@ export const openSse = async (url: string): Promise<SseClient> => {
     next: (type, predicate = () => true, options = {}) =>
       eventually(
         () =>
-          frames.slice(options.from ?? 0).find((f) => f.event === type && f.data !== undefined && predicate(f.data))
+          frames.slice(options.from ?? 0).find((f) => typeOf(f) === type && f.data !== undefined && predicate(f.data))
             ?.data,
         options.timeoutMs ?? 5000,
         () => `waiting for ${type} in ${JSON.stringify(frames.slice(-5))}`

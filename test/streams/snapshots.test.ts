@@ -26,7 +26,7 @@ afterAll(async () => {
 })
 
 const books = (frames: ReadonlyArray<SseFrame>) =>
-  frames.filter((f) => f.event === "orderbook").map((f) => f.data as Json)
+  frames.filter((f) => f.data?.["event_type"] === "orderbook").map((f) => f.data as Json)
 const isEmpty = (book: Json) =>
   (book["bids"] as Array<unknown>).length === 0 && (book["asks"] as Array<unknown>).length === 0
 
@@ -38,9 +38,11 @@ const expectRecovery = async (sse: SseClient, exchange: string, method: string) 
   const book = await sse.next("orderbook", undefined, { timeoutMs: 10_000 })
   expect((book["bids"] as Array<unknown>).length).toBeGreaterThan(0)
   expect((book["asks"] as Array<unknown>).length).toBeGreaterThan(0)
-  const reconnecting = sse.frames.findIndex((f) => f.event === "status" && f.data?.["status"] === "reconnecting")
+  const reconnecting = sse.frames.findIndex(
+    (f) => f.data?.["event_type"] === "status" && f.data?.["status"] === "reconnecting"
+  )
   expect(reconnecting).toBeGreaterThanOrEqual(0)
-  expect(reconnecting).toBeLessThan(sse.frames.findIndex((f) => f.event === "orderbook"))
+  expect(reconnecting).toBeLessThan(sse.frames.findIndex((f) => f.data?.["event_type"] === "orderbook"))
   expect(sse.frames[reconnecting]?.data).toMatchObject({
     event_type: "status",
     status: "reconnecting",

@@ -47,7 +47,7 @@ describe("upstream watchdog", () => {
       expect(resumed).toMatchObject({ exchange: "kraken", symbol: "BTC/USD" })
       // nothing was sent while the exchange was silent, and the old connection is gone
       const stallAt = sse.frames.findIndex((f) => f.data === stalled)
-      expect(sse.frames.slice(stallAt, liveAt).filter((f) => f.event === "ticker")).toEqual([])
+      expect(sse.frames.slice(stallAt, liveAt).filter((f) => f.data?.["event_type"] === "ticker")).toEqual([])
       expect(emulator.wsSubscriptions("kraken")).toBe(1)
     } finally {
       sse.close()
@@ -67,7 +67,7 @@ describe("upstream watchdog", () => {
       // snapshot, no stale or missing levels (a book fresh from a REST snapshot carries the server's clock)
       const liveAt = sse.frames.findIndex((f) => f.data === live)
       const booksAfter = () =>
-        sse.frames.slice(liveAt).flatMap((f) => (f.event === "orderbook" && f.data ? [f.data] : []))
+        sse.frames.slice(liveAt).flatMap((f) => (f.data?.["event_type"] === "orderbook" && f.data ? [f.data] : []))
       const books = await eventually(() => (booksAfter().length >= 3 ? booksAfter() : undefined))
       const levels = (side: ReadonlyArray<readonly [number, number]>) =>
         side.map(([price, amount]) => ({ price, amount }))
