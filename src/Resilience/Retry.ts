@@ -17,6 +17,18 @@ export interface RetryVerdict {
 }
 
 /**
+ * The wait policy of every retry and reconnect: initialBackoff × multiplier^(n-1) for the n-th wait, jittered
+ * ×[0.8, 1.2] and capped at maxBackoff. Unbounded: callers that give up add their own limit.
+ */
+export const backoffSchedule = (settings: Omit<RetrySettings, "maxRetries">): Schedule.Schedule<Duration.Duration> => {
+  const cap = Duration.decode(settings.maxBackoff)
+  return Schedule.exponential(settings.initialBackoff, settings.backoffMultiplier).pipe(
+    Schedule.jittered,
+    Schedule.modifyDelay((_, delay) => Duration.min(delay, cap))
+  )
+}
+
+/**
  * At most `maxRetries` retries of failures `classify` calls retryable. The n-th wait is
  * initialBackoff × multiplier^(n-1), jittered ×[0.8, 1.2] and capped at maxBackoff, and never shorter than the
  * failure's Retry-After. A Retry-After longer than maxBackoff is not waited for: a client request sitting on an
@@ -26,11 +38,8 @@ export const retryPolicy = <E>(
   settings: RetrySettings,
   classify: (error: E) => RetryVerdict
 ): Schedule.Schedule<unknown, E> => {
-  const cap = Duration.decode(settings.maxBackoff)
-  const capMs = Duration.toMillis(cap)
-  return Schedule.exponential(settings.initialBackoff, settings.backoffMultiplier).pipe(
-    Schedule.jittered,
-    Schedule.modifyDelay((_, delay) => Duration.min(delay, cap)),
+  const capMs = Duration.toMillis(Duration.decode(settings.maxBackoff))
+  return backoffSchedule(settings).pipe(
     Schedule.intersect(Schedule.recurs(settings.maxRetries)),
     Schedule.intersect(Schedule.identity<E>()),
     Schedule.whileInput((error: E) => {

@@ -1,4 +1,5 @@
-import { Clock, Duration, Effect, Either, Option, Random, Ref, type Scope } from "effect"
+import { Clock, Duration, Effect, Either, Option, Ref, Schedule, type Scope } from "effect"
+import { backoffSchedule } from "../Resilience/Retry.js"
 import type { ApiError, MarketError } from "../Domain/Errors.js"
 import type { Candle, Trade } from "../Domain/Market.js"
 import type { ExchangeService, ResolvedMarket, StreamChannel, Watcher } from "../Exchange/Exchange.js"
@@ -224,15 +225,15 @@ export const runUpstream = (
       Effect.flatMap(Clock.currentTimeMillis, (timestamp) =>
         publish({ event_type: "status", status: state, ...ref, reason, attempt, timestamp })
       )
-    const backoff = (retryAfterSeconds: number) =>
-      Effect.gen(function* () {
-        const base = Math.min(
-          Duration.toMillis(settings.maxBackoff),
-          Duration.toMillis(settings.initialBackoff) * settings.backoffMultiplier ** Math.max(0, attempt - 1)
+    // the retries' backoff, never shorter than the upstream's Retry-After; a step taken at once still counts
+    const backoff = yield* Schedule.driver(
+      backoffSchedule(settings).pipe(
+        Schedule.intersect(Schedule.identity<{ readonly retryAfterMs: number; readonly atOnce: boolean }>()),
+        Schedule.modifyDelay(([, wait], delay) =>
+          wait.atOnce ? Duration.zero : Duration.max(delay, Duration.millis(wait.retryAfterMs))
         )
-        const jittered = base * (yield* Random.nextRange(0.8, 1.2))
-        yield* Effect.sleep(Duration.millis(Math.max(jittered, retryAfterSeconds * 1000)))
-      })
+      )
+    )
     const reconnect = (reason: string, options: { readonly retryAfterSeconds: number; readonly stalled: boolean }) =>
       Effect.gen(function* () {
         attempt += 1
@@ -240,7 +241,9 @@ export const runUpstream = (
         yield* status("reconnecting", reason)
         yield* source.reset
         // a first stall resubscribes at once: the connection went silent, nothing refused us
-        if (!options.stalled || attempt > 1) yield* backoff(options.retryAfterSeconds)
+        yield* Effect.ignore(
+          backoff.next({ retryAfterMs: options.retryAfterSeconds * 1000, atOnce: options.stalled && attempt === 1 })
+        )
       })
 
     const stallTimeout = settings.stallTimeout
@@ -268,6 +271,7 @@ export const runUpstream = (
         }
         if (attempt > 0) {
           attempt = 0
+          yield* backoff.reset
           yield* status("live", "receiving data again")
         }
         for (const message of messages) yield* publish(message)
