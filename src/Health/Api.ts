@@ -1,5 +1,6 @@
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
 import { Schema } from "effect"
+import { HistoryProgress } from "../Store/Progress.js"
 
 export class CircuitHealth extends Schema.Class<CircuitHealth>("CircuitHealth")({
   state: Schema.Literal("closed", "open", "half-open").annotations({
@@ -35,6 +36,9 @@ export class Health extends Schema.Class<Health>("Health")({
       cache: Schema.Literal("redis", "memory").annotations({ description: "Where the cache reads and writes now" })
     }),
     exchanges: Schema.Record({ key: Schema.String, value: ExchangeHealth })
+  }),
+  history: Schema.optional(Schema.Array(HistoryProgress)).annotations({
+    description: "HISTORY_BACKFILL series and how complete each is (present when backfill is configured)"
   })
 }) {}
 

@@ -6,6 +6,7 @@ import { Exchange } from "../Exchange/Exchange.js"
 import { VERSION } from "../Version.js"
 import type { CircuitSnapshot } from "../Resilience/Circuit.js"
 import { ExchangeResilience } from "../Resilience/ResilientExchange.js"
+import { HistoryBackfill } from "../Store/Backfill.js"
 import { CircuitHealth, ExchangeHealth, Health } from "./Api.js"
 
 export const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) =>
@@ -13,13 +14,15 @@ export const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) =>
     const exchange = yield* Exchange
     const cache = yield* KvCache
     const resilience = yield* Effect.serviceOption(ExchangeResilience)
+    const backfill = yield* Effect.serviceOption(HistoryBackfill)
     const noCircuits = Effect.succeed<Readonly<Record<string, CircuitSnapshot>>>({})
     return handlers.handle("health", () =>
       Effect.gen(function* () {
-        const [cacheStatus, exchanges, circuits] = yield* Effect.all([
+        const [cacheStatus, exchanges, circuits, history] = yield* Effect.all([
           cache.status,
           exchange.status,
-          Option.match(resilience, { onNone: () => noCircuits, onSome: (r) => r.circuits })
+          Option.match(resilience, { onNone: () => noCircuits, onSome: (r) => r.circuits }),
+          Option.match(backfill, { onNone: () => Effect.succeed([]), onSome: (b) => b.progress })
         ])
         return new Health({
           status: "ok",
@@ -36,7 +39,8 @@ export const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) =>
                 ]
               })
             )
-          }
+          },
+          ...(history.length > 0 ? { history } : {})
         })
       })
     )
