@@ -4,7 +4,7 @@ import { Api } from "../Api.js"
 import type { ApiError } from "../Domain/Errors.js"
 import { cachedResponse, errorResponse } from "../Http/Responses.js"
 import type { HistoryParams, MarketsParams, OhlcvParams } from "./Api.js"
-import { type Cached, makeMarketQueries } from "./Queries.js"
+import { type Cached, MarketQueries } from "./Queries.js"
 
 type OhlcvQuery = typeof OhlcvParams.Type | typeof HistoryParams.Type
 
@@ -16,7 +16,7 @@ const respond = <A>(query: Effect.Effect<Cached<A>, ApiError>): Effect.Effect<Ht
 
 /** Market operations shared by the v1 routes and the compatibility routes. */
 export const makeMarketRoutes = Effect.gen(function* () {
-  const queries = yield* makeMarketQueries
+  const queries = yield* MarketQueries
   return {
     ticker: (params: { readonly exchange: string; readonly symbol: string }) => respond(queries.ticker(params)),
     tickers: (params: { readonly exchange: string; readonly symbols: string }) =>

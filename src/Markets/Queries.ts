@@ -1,4 +1,4 @@
-import { Clock, Duration, Effect, Option, type ParseResult, Schema } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, type ParseResult, Schema } from "effect"
 import { AppConfig } from "../AppConfig.js"
 import { type CachedResponse, type Fetched, ResponseCache } from "../Cache/ResponseCache.js"
 import { Cmc, type CmcService } from "../Cmc/Cmc.js"
@@ -307,4 +307,9 @@ export const makeMarketQueries = Effect.gen(function* () {
   return { ticker, tickers, ohlcv, orderBook, trades, markets, exchanges } as const
 })
 
-export type MarketQueries = Effect.Effect.Success<typeof makeMarketQueries>
+export type MarketQueriesService = Effect.Effect.Success<typeof makeMarketQueries>
+
+/** The market queries of every interface (REST routes, MCP tools): one instance, over the one response cache. */
+export class MarketQueries extends Context.Tag("app/MarketQueries")<MarketQueries, MarketQueriesService>() {}
+
+export const MarketQueriesLive = Layer.effect(MarketQueries, makeMarketQueries)

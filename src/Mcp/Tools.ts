@@ -3,7 +3,7 @@ import { Cause, Clock, Effect, Either, ParseResult, Predicate, type Schema } fro
 import { type ApiError, InternalError, InvalidParameter } from "../Domain/Errors.js"
 import type { ExchangeInfo, Ticker } from "../Domain/Market.js"
 import { Exchange } from "../Exchange/Exchange.js"
-import { makeMarketQueries } from "../Markets/Queries.js"
+import { MarketQueries } from "../Markets/Queries.js"
 import { describeError, errorResult, freshnessOf, type Shaped, successResult, whole } from "./Result.js"
 import {
   ComparePricesInput,
@@ -175,7 +175,7 @@ const decodeCursor = (cursor: string): Either.Either<number, InvalidParameter> =
 /** Every MCP tool, over the same queries and cache as the REST routes. */
 export const makeMcpTools = Effect.gen(function* () {
   const exchange = yield* Exchange
-  const queries = yield* makeMarketQueries
+  const queries = yield* MarketQueries
 
   const listExchanges = Effect.fn("Mcp.listExchanges")(function* () {
     const cached = yield* queries.exchanges

@@ -13,6 +13,7 @@ import { AppConfig } from "../../src/AppConfig.js"
 import { KvCache } from "../../src/Cache/KvCache.js"
 import { MemoryKvCacheLive } from "../../src/Cache/Memory.js"
 import { ResponseCacheLive } from "../../src/Cache/ResponseCacheLive.js"
+import { MarketQueriesLive } from "../../src/Markets/Queries.js"
 import { AppRoutes } from "../../src/Routes.js"
 import { installJsonClientErrors } from "../../src/Resilience/ClientErrors.js"
 import { ResilientExchangeLive } from "../../src/Resilience/ResilientExchange.js"
@@ -33,6 +34,7 @@ const DisabledRedis = Layer.effect(
 /** Like src/Server.ts (plus the JSON answers to unparseable requests), over the mock exchange, on a free port. */
 const FuzzServer = (env: Record<string, string> = {}) =>
   HttpLayerRouter.serve(AppRoutes, { disableLogger: true, disableListenLog: true }).pipe(
+    Layer.provide(MarketQueriesLive),
     Layer.provide(ResponseCacheLive),
     Layer.provide(DisabledRedis),
     Layer.provide(ResilientExchangeLive),

@@ -9,6 +9,7 @@ import { AppConfig } from "../../src/AppConfig.js"
 import { MemoryKvCacheLive } from "../../src/Cache/Memory.js"
 import type { ResponseCache } from "../../src/Cache/ResponseCache.js"
 import { ResponseCacheLive } from "../../src/Cache/ResponseCacheLive.js"
+import { MarketQueriesLive } from "../../src/Markets/Queries.js"
 import type { Exchange } from "../../src/Exchange/Exchange.js"
 import { makeExchangeLive } from "../../src/Exchange/Live.js"
 import { AppRoutes } from "../../src/Routes.js"
@@ -62,7 +63,7 @@ export type Services = Layer.Layer<AppConfig | Exchange | ResponseCache, unknown
 
 /** An official MCP client connected in memory to a server instance built over `services`. */
 export const connectInMemory = async (services: Services) => {
-  const runtime = ManagedRuntime.make(services)
+  const runtime = ManagedRuntime.make(MarketQueriesLive.pipe(Layer.provideMerge(services)))
   const factory = await runtime.runPromise(makeMcpServerFactory)
   const server = factory()
   const [clientTransport, serverTransport] = InMemoryTransport.createLinkedPair()
@@ -83,6 +84,7 @@ export const connectInMemory = async (services: Services) => {
 /** REST and MCP on one router over a real loopback socket, as the server composes them. */
 export const httpServer = (services: Services) =>
   HttpLayerRouter.serve(Layer.mergeAll(AppRoutes, McpRoutes), { disableLogger: true, disableListenLog: true }).pipe(
+    Layer.provide(MarketQueriesLive),
     Layer.provideMerge(services),
     Layer.provideMerge(MemoryKvCacheLive({ maxEntries: 1000 })),
     Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" }))

@@ -4,6 +4,7 @@ import { Context, Effect, Layer, Logger, LogLevel } from "effect"
 import { AppConfig } from "../../src/AppConfig.js"
 import { MemoryKvCacheLive } from "../../src/Cache/Memory.js"
 import { ResponseCacheLive } from "../../src/Cache/ResponseCacheLive.js"
+import { MarketQueriesLive } from "../../src/Markets/Queries.js"
 import { Cmc } from "../../src/Cmc/Cmc.js"
 import type { EmulatorOptions } from "../../src/emulator/index.js"
 import { ExchangeLive } from "../../src/Exchange/Live.js"
@@ -46,6 +47,7 @@ export const ResilientEmulatorServer = (env: Record<string, string> = {}, option
   Layer.unwrapEffect(
     Effect.map(TestEmulator, (emulator) =>
       HttpLayerRouter.serve(AppRoutes, { disableLogger: true, disableListenLog: true }).pipe(
+        Layer.provideMerge(MarketQueriesLive),
         Layer.provideMerge(ResponseCacheLive),
         Layer.provide(MemoryKvCacheLive({ maxEntries: 10_000 })),
         Layer.provideMerge(Cmc.Default),

@@ -4,6 +4,7 @@ import { Duration, Effect, Layer, Logger, LogLevel, ManagedRuntime } from "effec
 import { AppConfig } from "../../src/AppConfig.js"
 import { MemoryKvCacheLive } from "../../src/Cache/Memory.js"
 import { ResponseCacheLive } from "../../src/Cache/ResponseCacheLive.js"
+import { MarketQueriesLive } from "../../src/Markets/Queries.js"
 import type { Exchange } from "../../src/Exchange/Exchange.js"
 import { ExchangeLive } from "../../src/Exchange/Live.js"
 import { AppRoutes } from "../../src/Routes.js"
@@ -41,6 +42,7 @@ export const streamServerLayer = (
     // the same layer the routes' middleware uses, hence one rate limiter for both paths
     Layer.provide(RateLimiterLive),
     Layer.provide(NodeHttpServer.layerContext),
+    Layer.provide(MarketQueriesLive),
     Layer.provide(ResponseCacheLive),
     Layer.provideMerge(MemoryKvCacheLive({ maxEntries: 1000 })),
     Layer.provideMerge(exchange),

@@ -6,6 +6,7 @@ import { KvCache } from "../../src/Cache/KvCache.js"
 import { KvCacheLive } from "../../src/Cache/Live.js"
 import { MemoryKvCacheLive } from "../../src/Cache/Memory.js"
 import { ResponseCacheLive } from "../../src/Cache/ResponseCacheLive.js"
+import { MarketQueriesLive } from "../../src/Markets/Queries.js"
 import { AppRoutes } from "../../src/Routes.js"
 import { makeMockExchange } from "./mockExchange.js"
 
@@ -32,6 +33,7 @@ const DisabledRedisStatus = Layer.effect(
  */
 export const ApiTestServer = (env: Record<string, string> = {}, options: { readonly redis?: boolean } = {}) =>
   HttpLayerRouter.serve(AppRoutes, { disableLogger: true, disableListenLog: true }).pipe(
+    Layer.provide(MarketQueriesLive),
     Layer.provide(ResponseCacheLive),
     Layer.provideMerge(options.redis === true ? KvCacheLive : DisabledRedisStatus),
     Layer.provideMerge(MockExchangeLive),

@@ -4,6 +4,7 @@ import { Context, Effect, Layer, Logger, LogLevel } from "effect"
 import { AppConfig } from "../../src/AppConfig.js"
 import { MemoryKvCacheLive } from "../../src/Cache/Memory.js"
 import { ResponseCacheLive } from "../../src/Cache/ResponseCacheLive.js"
+import { MarketQueriesLive } from "../../src/Markets/Queries.js"
 import { type Emulator, type EmulatorOptions, startEmulator } from "../../src/emulator/index.js"
 import { ExchangeLive } from "../../src/Exchange/Live.js"
 import { AppRoutes } from "../../src/Routes.js"
@@ -38,6 +39,7 @@ export const EmulatorTestServer = (env: Record<string, string> = {}, options: Em
   Layer.unwrapEffect(
     Effect.map(TestEmulator, (emulator) =>
       HttpLayerRouter.serve(AppRoutes, { disableLogger: true, disableListenLog: true }).pipe(
+        Layer.provide(MarketQueriesLive),
         Layer.provide(ResponseCacheLive),
         Layer.provide(MemoryKvCacheLive({ maxEntries: 10_000 })),
         Layer.provide(ExchangeLive),
