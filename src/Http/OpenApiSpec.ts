@@ -119,11 +119,21 @@ const SECURITY_SCHEMES: Json = {
     type: "http",
     scheme: "bearer",
     description: "The same key as `Authorization: Bearer <key>`."
+  },
+  ApiKeyQuery: {
+    type: "apiKey",
+    in: "query",
+    name: "api_key",
+    description:
+      "One of API_KEYS as the `api_key` query parameter, on stream routes only: EventSource and WebSocket cannot send " +
+      "headers. Never logged by the server, but URLs end up in proxies' logs and browser history: prefer the headers."
   }
 }
 
 /** Either scheme, or none: keys are enforced only when API_KEYS is set, and then a missing key is a 401. */
 const KEY_SECURITY = [{ ApiKeyHeader: [] }, { BearerAuth: [] }, {}]
+/** Stream routes also take the key in the query (browsers' EventSource and WebSocket cannot set headers). */
+const STREAM_KEY_SECURITY = [{ ApiKeyHeader: [] }, { BearerAuth: [] }, { ApiKeyQuery: [] }, {}]
 
 const rateLimitHeaders = {
   "RateLimit-Limit": headerRef("RateLimitLimit"),
@@ -186,7 +196,7 @@ const documentOperation = (path: string, operation: Json): Json => {
   }
   return {
     ...operation,
-    security: PUBLIC_ROUTES.has(path) ? [] : KEY_SECURITY,
+    security: PUBLIC_ROUTES.has(path) ? [] : path.startsWith(STREAM_PREFIX) ? STREAM_KEY_SECURITY : KEY_SECURITY,
     responses: documented
   }
 }
