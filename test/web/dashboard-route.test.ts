@@ -49,7 +49,7 @@ describe("dashboard route", () => {
         expect(page.text).toBe(INDEX)
         expect(page.headers["content-type"]).toBe("text/html; charset=utf-8")
         expect(page.headers["cache-control"]).toBe("no-cache")
-        expect(page.headers["vary"]).toBe("accept")
+        expect(page.headers["vary"]).toBe("Accept, Origin")
         expectPageHeaders(page.headers)
         // the view's query string does not matter to the server
         const withQuery = yield* get("/?exchange=kraken&symbol=BTC/USD&interval=5m", { accept: "text/html" })
