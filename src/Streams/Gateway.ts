@@ -9,7 +9,8 @@ import { type AckEvent, type ErrorEvent, errorEvent, type Subscription, subscrip
 import type { Admission, Verdict } from "./Http.js"
 import { parseClientMessage } from "./Protocol.js"
 import { makeCorsPolicy, originOf, SECURITY_HEADERS } from "../Http/Cors.js"
-import { pathOf, SSE_ROUTES, WS_ROUTES } from "../Http/RouteTable.js"
+import { recordRequest } from "../Http/Observability.js"
+import { pathOf, routeLabel, SSE_ROUTES, WS_ROUTES } from "../Http/RouteTable.js"
 import type { StreamHub } from "./StreamHub.js"
 import { textFrame } from "./WsFrame.js"
 
@@ -471,6 +472,16 @@ export const makeStreamGateway = (
       const origin = request.headers.origin
       if (!cors.allowsUpgrade(origin, request.headers.host)) {
         refuseUpgrade(socket, forbiddenOrigin(origin ?? ""))
+        hub.runDetached(
+          recordRequest({
+            method: "GET",
+            route: routeLabel(request.url ?? "/"),
+            status: 403,
+            seconds: 0,
+            cache: "none",
+            client: "anonymous"
+          })
+        )
         return true
       }
       admit(request, (verdict) => {

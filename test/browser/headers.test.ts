@@ -208,6 +208,11 @@ describe("api_key is never logged", () => {
     const requests = logLines.filter((line) => line.includes('"http request"'))
     expect(requests.some((line) => line.includes('"route":"/v1/stream/ticker"'))).toBe(true)
     expect(requests.some((line) => line.includes('"route":"/ws/ticker"'))).toBe(true)
+    // the upgrade refused for its origin is logged like any request
+    const annotations = requests.map(
+      (line) => (JSON.parse(line) as { annotations: { route: string; status: number } }).annotations
+    )
+    expect(annotations.some((a) => a.route === "/ws/ticker" && a.status === 403)).toBe(true)
     expect(logLines.filter((line) => line.includes(KEY))).toEqual([])
     expect(logLines.filter((line) => line.includes("not-the-key"))).toEqual([])
   })
