@@ -7,8 +7,9 @@ import { emulatorEnv } from "../support/emulatorServer.js"
 import { startStreamServer, type StreamServer } from "../streams/server.js"
 import { candlePixels, ensureDashboardBuilt, launchChromium, type PageProblems, watchPage } from "./browser.js"
 
-// the page, the server and the exchange emulator (live clock) in a real headless Chromium
-const SCREENSHOTS = join(import.meta.dirname, "..", "..", "docs")
+// the page, the server and the exchange emulator (live clock) in a real headless Chromium; the README's screenshots
+// are refreshed with SCREENSHOTS=docs (a test run otherwise leaves the committed ones alone)
+const SCREENSHOTS = join(import.meta.dirname, "..", "..", process.env["SCREENSHOTS"] ?? "test-results/screenshots")
 
 let emulator: Emulator
 let server: StreamServer
