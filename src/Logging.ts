@@ -1,5 +1,5 @@
 import { Cause, Context, Effect, FiberId, HashMap, Layer, List, Logger, LogLevel } from "effect"
-import { writeSync } from "node:fs"
+import sonicBoom from "sonic-boom"
 
 /** Where log lines go: JSON lines written in batches; code outside Effect (the hot path) writes here directly. */
 export interface LogSinkService {
@@ -11,141 +11,70 @@ export interface LogSinkService {
 
 export class LogSink extends Context.Tag("app/LogSink")<LogSink, LogSinkService>() {}
 
-/** Writes what the output takes of `data` now and returns how many bytes; throws EAGAIN when it takes nothing. */
-export type WriteSome = (data: string | Uint8Array) => number
-
 export interface LineWriterOptions {
-  /** Buffered characters that trigger a write before the end of the event-loop turn. Default 64 KiB. */
+  /** Buffered bytes that trigger a write before the linger is over. Default 8 KiB (below sonic-boom's maxWrite). */
   readonly chunkSize?: number
-  /** Buffered characters beyond which new lines are dropped (and counted) while the output is full. Default 4 MiB. */
+  /** Buffered bytes beyond which new lines are dropped (and counted) while the output is full. Default 4 MiB. */
   readonly maxBuffered?: number
   /**
-   * How long a line may wait for more to share its write (ms). 0, the default: until the end of the event-loop turn.
-   * A busy server logs a few lines per turn, so a short wait saves most of the write syscalls.
+   * How long a line may wait for more to share its write (ms). A busy server logs a few lines per event-loop turn,
+   * so a short wait saves most of the write syscalls. Default LOG_LINGER_MS.
    */
   readonly lingerMs?: number
 }
 
-const isEagain = (error: unknown) =>
-  error instanceof Error && "code" in error && (error.code === "EAGAIN" || error.code === "EWOULDBLOCK")
-
-const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+/** Log lines reach the output at most this long after they were written (ms), or sooner once a chunk is full. */
+export const LOG_LINGER_MS = 20
 
 /**
- * A console.log per line costs a formatting pass and a write syscall each; here lines accumulate and go out in one
- * write per event-loop turn, or `lingerMs` later (or once `chunkSize` is queued). Writes go to the file descriptor directly rather than
- * through process.stdout, whose queued writes process.exit() would lose: what the output cannot take yet (a full
- * pipe) is retried on a timer and written synchronously at exit. While the output is full lines accumulate up to
- * `maxBuffered`, then are dropped, and the drop is reported in a line of its own.
+ * Lines written to a file descriptor through sonic-boom: they accumulate and go out in one write per `lingerMs` (or
+ * once `chunkSize` is queued), asynchronously. What a full output (a pipe nobody reads yet, EAGAIN) cannot take is
+ * retried by sonic-boom; past `maxBuffered` lines are dropped, and the drop is reported in a line of its own once the
+ * output takes lines again. An output that is gone (EPIPE) swallows the lines. `flushSync` writes everything at exit.
  */
-export const makeLineWriter = (writeSome: WriteSome, options: LineWriterOptions = {}) => {
-  const chunkSize = options.chunkSize ?? 64 * 1024
-  const maxBuffered = options.maxBuffered ?? 4 * 1024 * 1024
-  const lingerMs = options.lingerMs ?? 0
-  let buffer = ""
+export const makeLineWriter = (fd: number, options: LineWriterOptions = {}) => {
+  const boom = new sonicBoom.SonicBoom({
+    fd,
+    sync: false,
+    minLength: options.chunkSize ?? 8 * 1024,
+    maxLength: options.maxBuffered ?? 4 * 1024 * 1024,
+    periodicFlush: options.lingerMs ?? LOG_LINGER_MS
+  })
   let dropped = 0
-  let scheduled = false
-  /** Bytes the output could not take yet; set while a retry is pending. */
-  let stalled: Uint8Array | undefined
-  let retry: ReturnType<typeof setTimeout> | undefined
-  let retryDelay = 1
+  boom.on("drop", () => {
+    dropped += 1
+  })
+  // EPIPE, EBADF: nobody reads the logs any more
+  boom.on("error", () => undefined)
 
-  const take = (): string => {
-    let text = buffer
-    buffer = ""
+  const write = (line: string): void => {
     if (dropped > 0) {
-      text += jsonLogLine(LogLevel.Warning, `${dropped} log lines dropped: log output blocked`, {
-        component: "logging"
-      })
-      text += "\n"
+      const count = dropped
       dropped = 0
+      boom.write(
+        jsonLogLine(LogLevel.Warning, `${count} log lines dropped: log output blocked`, { component: "logging" }) + "\n"
+      )
+      // still full: the report itself was dropped, keep counting from where it was
+      if (dropped > 0) dropped = count
     }
-    return text
-  }
-
-  /** The part of `data` the output did not take; undefined once all is written (or the output is gone). */
-  const writeOut = (data: string | Uint8Array): Uint8Array | undefined => {
-    // strings go out as they are (no Buffer to allocate); bytes are only needed to resume after a partial write
-    let rest: string | Uint8Array = data
-    while (rest.length > 0) {
-      try {
-        const written = writeSome(rest)
-        if (typeof rest === "string") {
-          if (written >= Buffer.byteLength(rest)) return undefined
-          rest = Buffer.from(rest)
-        }
-        rest = rest.subarray(written)
-      } catch (error) {
-        if (isEagain(error)) return typeof rest === "string" ? Buffer.from(rest) : rest
-        // EPIPE, EBADF: nobody reads the logs any more
-        return undefined
-      }
-    }
-    return undefined
-  }
-
-  const retryLater = () => {
-    retry = setTimeout(() => {
-      retry = undefined
-      stalled = stalled === undefined ? undefined : writeOut(stalled)
-      if (stalled === undefined) {
-        retryDelay = 1
-        flush()
-      } else {
-        retryDelay = Math.min(retryDelay * 2, 100)
-        retryLater()
-      }
-    }, retryDelay)
-    retry.unref()
+    boom.write(line + "\n")
   }
 
   const flush = (): void => {
-    if (stalled !== undefined || (buffer === "" && dropped === 0)) return
-    stalled = writeOut(take())
-    if (stalled !== undefined) retryLater()
+    boom.flush()
   }
 
-  const scheduledFlush = () => {
-    scheduled = false
-    flush()
-  }
-
-  const write = (line: string): void => {
-    if (buffer.length >= maxBuffered) {
-      dropped += 1
-      return
-    }
-    buffer += line + "\n"
-    if (stalled !== undefined) return
-    if (buffer.length >= chunkSize) flush()
-    else if (!scheduled) {
-      scheduled = true
-      if (lingerMs > 0) setTimeout(scheduledFlush, lingerMs).unref()
-      else setImmediate(scheduledFlush)
-    }
-  }
-
-  /** At exit no later turn comes: everything is written now, waiting out a full output for up to `timeoutMs`. */
-  const flushSync = (timeoutMs = 2_000): void => {
-    if (retry !== undefined) clearTimeout(retry)
-    retry = undefined
-    const queued = buffer === "" && dropped === 0 ? undefined : take()
-    let rest: string | Uint8Array | undefined =
-      stalled === undefined ? queued : queued === undefined ? stalled : Buffer.concat([stalled, Buffer.from(queued)])
-    stalled = undefined
-    const deadline = Date.now() + timeoutMs
-    while (rest !== undefined) {
-      rest = writeOut(rest)
-      if (rest === undefined || Date.now() >= deadline) return
-      sleepSync(2)
+  /** At exit no later turn comes: everything queued is written now (sonic-boom waits out a full output). */
+  const flushSync = (): void => {
+    try {
+      boom.flushSync()
+    } catch {
+      // the output is gone: nothing more can be written
     }
   }
 
   return { write, flush, flushSync } as const
 }
-
-/** Log lines reach the output at most this long after they were written (ms), or sooner in 64 KiB chunks. */
-export const LOG_LINGER_MS = 20
 
 const writers = new Map<"stdout" | "stderr", ReturnType<typeof makeLineWriter>>()
 
@@ -153,10 +82,7 @@ const writers = new Map<"stdout" | "stderr", ReturnType<typeof makeLineWriter>>(
 const writerFor = (stream: "stdout" | "stderr") => {
   let writer = writers.get(stream)
   if (writer === undefined) {
-    const fd = stream === "stdout" ? 1 : 2
-    const created = makeLineWriter((data) => (typeof data === "string" ? writeSync(fd, data) : writeSync(fd, data)), {
-      lingerMs: LOG_LINGER_MS
-    })
+    const created = makeLineWriter(stream === "stdout" ? 1 : 2)
     process.once("exit", () => created.flushSync())
     writers.set(stream, created)
     writer = created

@@ -1,120 +1,183 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Logger } from "effect"
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
+import fs, { closeSync, constants, mkdtempSync, openSync, readFileSync, readSync, rmSync, writeSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { vi } from "vitest"
 import { recordRequest } from "../../src/Http/Observability.js"
-import { makeLineWriter, requestLogLine, sinkLogger, type WriteSome } from "../../src/Logging.js"
+import { makeLineWriter, requestLogLine, sinkLogger } from "../../src/Logging.js"
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve))
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-const eagain = () => Object.assign(new Error("EAGAIN: resource temporarily unavailable"), { code: "EAGAIN" })
 
-/** An output that takes at most `capacity` bytes per call (none while `full`), recording what it took. */
-const makeOutput = (capacity = Infinity) => {
-  const chunks: Array<Uint8Array> = []
-  const state = {
-    full: false,
-    calls: 0,
-    get text() {
-      return Buffer.concat(chunks).toString()
+/** A fresh file and its descriptor, read back as text. */
+const tempOutput = () => {
+  const dir = mkdtempSync(join(tmpdir(), "logging-"))
+  const path = join(dir, "out.log")
+  const fd = openSync(path, "w")
+  return {
+    fd,
+    text: () => readFileSync(path, "utf8"),
+    close: () => {
+      closeSync(fd)
+      rmSync(dir, { recursive: true, force: true })
     }
   }
-  const writeSome: WriteSome = (data) => {
-    state.calls += 1
-    if (state.full) throw eagain()
-    const bytes = typeof data === "string" ? Buffer.from(data) : data
-    const taken = bytes.subarray(0, Math.min(bytes.length, capacity))
-    chunks.push(Buffer.from(taken))
-    return taken.length
-  }
-  return { state, writeSome }
 }
 
-describe("the buffered line writer", () => {
-  it("writes the lines of one event-loop turn in one write", async () => {
-    const { state, writeSome } = makeOutput()
-    const writer = makeLineWriter(writeSome)
-    writer.write("a")
-    writer.write("b")
-    writer.write("c")
-    expect(state.calls).toBe(0)
-    await nextTurn()
-    expect([state.calls, state.text]).toEqual([1, "a\nb\nc\n"])
-  })
+const waitFor = async (condition: () => boolean, timeoutMs = 3_000) => {
+  const deadline = Date.now() + timeoutMs
+  while (!condition() && Date.now() < deadline) await sleep(5)
+  return condition()
+}
 
+/** A pipe nobody reads yet (a FIFO opened both ways, non-blocking): writes past its capacity get EAGAIN. */
+const blockedPipe = () => {
+  const dir = mkdtempSync(join(tmpdir(), "logging-"))
+  const path = join(dir, "fifo")
+  execFileSync("mkfifo", [path])
+  const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK)
+  let filler = 0
+  const block = Buffer.alloc(4096, "x")
+  for (;;) {
+    try {
+      filler += writeSync(fd, block)
+    } catch {
+      break
+    }
+  }
+  let text = ""
+  const chunk = Buffer.alloc(65536)
+  /** Reads what the pipe holds, the filler first (dropped). */
+  const drain = () => {
+    for (;;) {
+      let n: number
+      try {
+        n = readSync(fd, chunk)
+      } catch {
+        return
+      }
+      if (n === 0) return
+      const skipped = Math.min(filler, n)
+      filler -= skipped
+      text += chunk.subarray(skipped, n).toString("latin1")
+    }
+  }
+  return {
+    fd,
+    drain,
+    text: () => Buffer.from(text, "latin1").toString("utf8"),
+    close: () => {
+      closeSync(fd)
+      rmSync(dir, { recursive: true, force: true })
+    }
+  }
+}
+
+describe("the buffered line writer (sonic-boom)", () => {
   it("with a linger, lines of several turns share one write, made once the linger is over", async () => {
-    const { state, writeSome } = makeOutput()
-    const writer = makeLineWriter(writeSome, { lingerMs: 30 })
-    const started = performance.now()
-    writer.write("a")
-    await nextTurn()
-    writer.write("b")
-    await nextTurn()
-    expect(state.calls).toBe(0)
-    while (state.calls === 0) await new Promise((resolve) => setTimeout(resolve, 5))
-    expect(performance.now() - started).toBeGreaterThanOrEqual(29)
-    expect([state.calls, state.text]).toEqual([1, "a\nb\n"])
+    const output = tempOutput()
+    const writes = vi.spyOn(fs, "write")
+    try {
+      const writer = makeLineWriter(output.fd, { lingerMs: 200 })
+      writer.write("a")
+      await nextTurn()
+      writer.write("b")
+      await nextTurn()
+      expect(output.text()).toBe("")
+      expect(await waitFor(() => output.text() === "a\nb\n")).toBe(true)
+      expect(writes.mock.calls.filter((call) => call[0] === output.fd).length).toBe(1)
+    } finally {
+      writes.mockRestore()
+      output.close()
+    }
   })
 
-  it("writes at once when a chunk is full", () => {
-    const { state, writeSome } = makeOutput()
-    const writer = makeLineWriter(writeSome, { chunkSize: 10 })
-    writer.write("12345")
-    expect(state.calls).toBe(0)
-    writer.write("67890")
-    expect(state.text).toBe("12345\n67890\n")
+  it("writes without waiting for the linger once a chunk is full", async () => {
+    const output = tempOutput()
+    try {
+      const writer = makeLineWriter(output.fd, { chunkSize: 10, lingerMs: 60_000 })
+      writer.write("12345")
+      await sleep(50)
+      expect(output.text()).toBe("")
+      writer.write("67890")
+      expect(await waitFor(() => output.text() === "12345\n67890\n", 2_000)).toBe(true)
+    } finally {
+      output.close()
+    }
   })
 
-  it("a full output (EAGAIN, partial writes) gets the rest later, in order; past the bound lines are dropped", async () => {
-    const { state, writeSome } = makeOutput(7)
-    const writer = makeLineWriter(writeSome, { chunkSize: 1, maxBuffered: 30 })
-    state.full = true
-    for (let i = 0; i < 10; i++) writer.write(`line-${i}`)
-    expect(state.text).toBe("")
-    state.full = false
-    await sleep(300)
-    const lines = state.text.split("\n").filter((line) => line.length > 0)
-    // line-0 waited for the output; lines were kept while fewer than 30 characters were (line-1..line-5)
-    expect(lines.slice(0, 6)).toEqual(["line-0", "line-1", "line-2", "line-3", "line-4", "line-5"])
-    const report = JSON.parse(lines[6] ?? "{}") as { message: string; logLevel: string }
-    expect([report.message, report.logLevel]).toEqual(["4 log lines dropped: log output blocked", "WARN"])
-    expect(lines.length).toBe(7)
-    writer.write("after")
-    await sleep(20)
-    expect(state.text.endsWith("after\n")).toBe(true)
+  it("a full output (EAGAIN) gets the rest later, in order; past the bound lines are dropped, then reported", async () => {
+    const pipe = blockedPipe()
+    try {
+      const writer = makeLineWriter(pipe.fd, { chunkSize: 1, maxBuffered: 200 })
+      const line = (i: number) => `line-${i}-${"x".repeat(32)}`
+      writer.write("prix €")
+      // 7 + 4 × 40 characters fit within 200; the report (about 120) only once the output took them
+      for (let i = 0; i < 9; i++) writer.write(line(i))
+      await sleep(50)
+      pipe.drain()
+      expect(pipe.text()).toBe("")
+      // the output takes lines again: what was kept follows, in order, then the report with the next line
+      const kept = ["prix €", line(0), line(1), line(2), line(3)]
+      expect(
+        await waitFor(() => {
+          pipe.drain()
+          return pipe.text() === kept.map((line) => line + "\n").join("")
+        })
+      ).toBe(true)
+      writer.write("after")
+      expect(
+        await waitFor(() => {
+          pipe.drain()
+          return pipe.text().endsWith("after\n")
+        })
+      ).toBe(true)
+      const lines = pipe
+        .text()
+        .split("\n")
+        .filter((line) => line.length > 0)
+      expect(lines.slice(0, 5)).toEqual(kept)
+      const report = JSON.parse(lines[5] ?? "{}") as { message: string; logLevel: string }
+      expect([report.message, report.logLevel]).toEqual(["5 log lines dropped: log output blocked", "WARN"])
+      expect(lines.slice(6)).toEqual(["after"])
+    } finally {
+      pipe.close()
+    }
   })
 
-  it("partial writes resume at the right byte, also inside multi-byte characters", async () => {
-    const { state, writeSome } = makeOutput(5)
-    const writer = makeLineWriter(writeSome)
-    writer.write("prix 42 € — ok")
-    writer.write("ünïcödé")
-    await sleep(50)
-    expect(state.text).toBe("prix 42 € — ok\nünïcödé\n")
-  })
-
-  it("at exit everything is written synchronously, waiting out a briefly full output", () => {
-    let refusals = 3
-    let text = ""
-    const writer = makeLineWriter((data) => {
-      if (refusals-- > 0) throw eagain()
-      const bytes = typeof data === "string" ? Buffer.from(data) : data
-      text += Buffer.from(bytes).toString()
-      return bytes.length
-    })
-    writer.write("first")
-    writer.write("second")
-    writer.flushSync()
-    expect(text).toBe("first\nsecond\n")
+  it("at exit everything queued is written synchronously", () => {
+    const output = tempOutput()
+    try {
+      const writer = makeLineWriter(output.fd, { lingerMs: 60_000 })
+      writer.write("first")
+      writer.write("second")
+      writer.flushSync()
+      expect(output.text()).toBe("first\nsecond\n")
+    } finally {
+      output.close()
+    }
   })
 
   it("an output that is gone (EPIPE) swallows the lines and never throws", async () => {
-    const writer = makeLineWriter(() => {
-      throw Object.assign(new Error("EPIPE: broken pipe"), { code: "EPIPE" })
-    })
-    writer.write("lost")
-    await nextTurn()
-    writer.write("also lost")
-    expect(() => writer.flushSync()).not.toThrow()
+    const dir = mkdtempSync(join(tmpdir(), "logging-"))
+    const path = join(dir, "fifo")
+    execFileSync("mkfifo", [path])
+    const reader = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK)
+    const fd = openSync(path, constants.O_WRONLY | constants.O_NONBLOCK)
+    closeSync(reader)
+    try {
+      const writer = makeLineWriter(fd, { lingerMs: 5 })
+      writer.write("lost")
+      await sleep(50)
+      writer.write("also lost")
+      expect(() => writer.flushSync()).not.toThrow()
+      await sleep(50)
+    } finally {
+      closeSync(fd)
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it("LoggingLive: process.exit() right after a burst of logs loses no line, even on a slow pipe", async () => {
