@@ -6,6 +6,7 @@ import { BookLevel, OrderBook } from "../../src/Domain/Market.js"
 import type { StreamChannel } from "../../src/Exchange/Exchange.js"
 import type { SubscriptionEvent } from "../../src/Streams/Events.js"
 import { StreamHub, type SubscriptionRequest } from "../../src/Streams/StreamHub.js"
+import { UpstreamRegistry } from "../../src/Streams/UpstreamRegistry.js"
 import { makeScripted, type Scripted, subscribeTo, ticker } from "./scripted.js"
 
 /** A hub over the scripted exchange, living as long as the test's scope; defaults: 5 s grace, 30 s stall, 2 s polls. */
@@ -52,6 +53,32 @@ const summary = (events: ReadonlyArray<SubscriptionEvent>) =>
   })
 
 describe("StreamHub on virtual time", () => {
+  it.scoped("the upstream registry serves subscriptions on its own, without the gateway side", () =>
+    Effect.gen(function* () {
+      const scripted = yield* makeScripted()
+      const context = yield* Layer.build(
+        UpstreamRegistry.Default.pipe(
+          Layer.provide(scripted.layer),
+          Layer.provide(AppConfig.fromRecord({}).pipe(Layer.orDie))
+        )
+      )
+      const registry = Context.get(context, UpstreamRegistry)
+      const subscription = yield* Effect.orDie(registry.validate(TICKER))
+      const events: Array<SubscriptionEvent> = []
+      const detach = yield* registry.attach(subscription, { event: (e) => void events.push(e), end: () => undefined })
+      yield* settle
+      yield* Queue.offer(scripted.ticker, Effect.succeed(ticker(100)))
+      yield* settle
+      expect(summary(events)).toEqual(["ticker 100 0"])
+      expect(yield* registry.stats).toEqual({ upstreams: 1, subscribers: 1 })
+      yield* detach()
+      expect(yield* registry.stats).toEqual({ upstreams: 1, subscribers: 0 })
+      yield* TestClock.adjust("5001 millis")
+      expect(yield* registry.stats).toEqual({ upstreams: 0, subscribers: 0 })
+      expect(yield* scripted.counters).toMatchObject({ opened: 1, closed: 1 })
+    })
+  )
+
   it.scoped("N subscribers share one upstream, which stops one idle grace after the last leaves", () =>
     Effect.gen(function* () {
       const { hub, scripted } = yield* hubWith()
