@@ -73,7 +73,7 @@ export const runServer = (config: AppConfig): void => {
             ? `cannot listen on ${config.host}:${config.port} (${String((e as { cause?: unknown }).cause)})`
             : String(e)
       })
-      return Effect.logFatal("server failed to start", message)
+      return Effect.logFatal(`server failed to start: ${message}`)
     })
   )
   program.pipe(

@@ -122,5 +122,6 @@ export const storeConfig: Config.Config<StoreConfig> = Config.all({
   backfill: Config.string("HISTORY_BACKFILL").pipe(
     Config.withDefault(""),
     fromEither("HISTORY_BACKFILL", parseBackfill)
-  )
+  ),
+  explicit: Config.option(Config.string("DATABASE_URL")).pipe(Config.map(Option.isSome))
 })

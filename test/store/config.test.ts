@@ -15,6 +15,10 @@ describe("DATABASE_URL", () => {
         Either.right({ engine: "sqlite", filename: "./data/market.sqlite" })
       )
       expect(Either.map(config, (c) => c.backfill)).toEqual(Either.right([]))
+      expect(Either.map(config, (c) => c.explicit)).toEqual(Either.right(false))
+      const configured = yield* load({ DATABASE_URL: "sqlite:///var/lib/market.sqlite" })
+      // a DATABASE_URL that was set and cannot be opened stops start-up instead of turning the store off
+      expect(Either.map(configured, (c) => c.explicit)).toEqual(Either.right(true))
     })
   )
 
