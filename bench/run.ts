@@ -8,6 +8,7 @@ import { coalescing } from "./coalescing.js"
 import { coldStart } from "./coldStart.js"
 import { fanout } from "./fanout.js"
 import { fmt, machine } from "./lib.js"
+import { storeBench, storeBenchTable } from "./store.js"
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5)
 const wsClients = Number(process.env.BENCH_WS ?? 5000)
@@ -65,3 +66,8 @@ print(`| bare node:http (baseline) | ${fmt(s.baselineMedian)} | ${s.baseline.map
 print(
   `| server | ${fmt(s.serverMedian)} | ${s.server.map((x) => fmt(x)).join(", ")} | ${fmt(s.serverMedian / s.baselineMedian, 2)}× |`
 )
+print()
+
+print("#### 5. Candle history")
+print()
+print(storeBenchTable(await storeBench()))
