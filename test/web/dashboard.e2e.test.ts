@@ -259,6 +259,8 @@ describe("dashboard with API keys", () => {
     await page.reload()
     await expect.poll(() => attribute(page, "last-price", "data-value"), { timeout: 20_000 }).not.toBe("")
     expect(await prompt.count()).toBe(0)
+    // the stream takes the key as the api_key query parameter (browsers cannot set WebSocket headers)
+    await expect.poll(() => text(page, "connection-status"), { timeout: 20_000 }).toBe("live")
 
     // the only refusals were the keyless and wrong-key requests; nothing left the machine
     expect(problems.pageErrors).toEqual([])
