@@ -14,6 +14,7 @@ import type { Exchange } from "../../src/Exchange/Exchange.js"
 import { makeExchangeLive } from "../../src/Exchange/Live.js"
 import { AppRoutes } from "../../src/Routes.js"
 import { McpRoutes } from "../../src/Mcp/Http.js"
+import type { ToolError } from "../../src/Mcp/Result.js"
 import { makeMcpServerFactory } from "../../src/Mcp/Server.js"
 import { makeMockExchange } from "../support/mockExchange.js"
 
@@ -168,23 +169,14 @@ export const expectValidResult = (tool: ToolLike | undefined, result: ResultLike
   return structured
 }
 
-export interface ToolErrorBody {
-  readonly code: string
-  readonly message: string
-  readonly retryable: boolean
-  readonly hint: string
-  readonly suggestions?: ReadonlyArray<string>
-  readonly retryAfter?: number
-}
-
 /**
  * An error result: isError, {code, message, retryable, hint} as JSON in the text, and no structuredContent (which
  * SDK 1.x clients would check against the outputSchema).
  */
-export const expectToolError = (result: ResultLike, code: string): ToolErrorBody => {
+export const expectToolError = (result: ResultLike, code: string): ToolError => {
   expect(result.isError).toBe(true)
   expect(result.structuredContent).toBeUndefined()
-  const body = JSON.parse(textOf(result)) as ToolErrorBody
+  const body = JSON.parse(textOf(result)) as ToolError
   expect(body.code).toBe(code)
   expect(typeof body.message).toBe("string")
   expect(typeof body.retryable).toBe("boolean")
