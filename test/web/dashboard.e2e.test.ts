@@ -177,8 +177,9 @@ describe("dashboard in Chromium", () => {
     const before = Number(await count())
     const box = await page.getByTestId("candles-chart").boundingBox()
     if (box === null) throw new Error("the chart has no box")
-    // drag the time axis to the right, towards older candles, until they are paged in
-    for (let i = 0; i < 6 && Number(await count()) === before; i++) {
+    // drag the time axis to the right, towards older candles, until they are paged in (a live candle may add one
+    // meanwhile, so the loop waits for a page, not for any change)
+    for (let i = 0; i < 10 && Number(await count()) < before + 290; i++) {
       await page.mouse.move(box.x + 100, box.y + box.height / 2)
       await page.mouse.down()
       await page.mouse.move(box.x + box.width - 100, box.y + box.height / 2, { steps: 8 })
