@@ -1,6 +1,8 @@
 // Fan-out load generator, in its own process so that neither the server nor the emulator shares its event loop.
 // Opens WS_CLIENTS WebSockets (WS_URL) and SSE_CLIENTS SSE streams (SSE_URL), waits SETTLE_MS, then records for
 // SECONDS the latency (now - event timestamp) of every ticker event; prints one JSON line with the summary.
+// WS_URLS (comma-separated) instead of WS_URL spreads the WebSockets evenly over several servers, client i on URL
+// i mod n, and adds `byUrl` (the same summary per URL, in order) to the result.
 import { request } from "node:http"
 import process from "node:process"
 import { setTimeout } from "node:timers"
@@ -10,23 +12,29 @@ const wsClients = Number(process.env.WS_CLIENTS ?? 0)
 const sseClients = Number(process.env.SSE_CLIENTS ?? 0)
 const seconds = Number(process.env.SECONDS ?? 10)
 const settleMs = Number(process.env.SETTLE_MS ?? 3000)
+const wsUrls = process.env.WS_URLS === undefined ? [process.env.WS_URL] : process.env.WS_URLS.split(",")
 let measuring = false
 let messages = 0
 const latencies = []
+const byUrl = process.env.WS_URLS === undefined ? [] : wsUrls.map(() => [])
 const stamp = /"timestamp":(\d+)/
 
-const record = (text) => {
+const record = (text, perUrl) => {
   if (!measuring || !text.includes('"ticker"')) return
   const match = stamp.exec(text)
   if (match === null) return
   messages++
-  latencies.push(Date.now() - Number(match[1]))
+  const latency = Date.now() - Number(match[1])
+  latencies.push(latency)
+  perUrl?.push(latency)
 }
 
+let opened = 0
 const openWs = () =>
   new Promise((resolve, reject) => {
-    const ws = new WebSocket(process.env.WS_URL, { perMessageDeflate: false })
-    ws.on("message", (data) => record(String(data)))
+    const slot = opened++ % wsUrls.length
+    const ws = new WebSocket(wsUrls[slot], { perMessageDeflate: false })
+    ws.on("message", (data) => record(String(data), byUrl[slot]))
     ws.once("open", () => resolve(ws))
     ws.once("error", reject)
   })
@@ -68,7 +76,11 @@ await new Promise((resolve) => setTimeout(resolve, seconds * 1000))
 measuring = false
 for (const ws of sockets) ws.terminate()
 for (const req of streams) req.destroy()
-latencies.sort((a, b) => a - b)
-const at = (p) =>
-  latencies.length === 0 ? null : latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))]
-process.stdout.write(JSON.stringify({ messages, p50: at(0.5), p99: at(0.99) }) + "\n", () => process.exit(0))
+const summary = (values) => {
+  values.sort((a, b) => a - b)
+  const at = (p) => (values.length === 0 ? null : values[Math.min(values.length - 1, Math.floor(p * values.length))])
+  return { messages: values.length, p50: at(0.5), p99: at(0.99) }
+}
+const result = { ...summary(latencies), messages }
+if (byUrl.length > 0) result.byUrl = byUrl.map(summary)
+process.stdout.write(JSON.stringify(result) + "\n", () => process.exit(0))

@@ -11,7 +11,7 @@ const rssOf = (pid: number | undefined): number => {
   return match === null ? NaN : Number(match[1]) * 1024
 }
 
-interface Received {
+export interface Received {
   readonly messages: number
   readonly p50: number
   readonly p99: number
@@ -26,7 +26,7 @@ interface Clients {
 }
 
 /** The load generator (bench/fanout-clients.mjs) in its own process, so it shares no event loop with the others. */
-const runClients = (env: Record<string, string>): Clients => {
+export const runClients = (env: Record<string, string>): Clients => {
   const child = spawn(process.execPath, ["bench/fanout-clients.mjs"], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "inherit"]
@@ -44,15 +44,15 @@ const runClients = (env: Record<string, string>): Clients => {
   return { connected, result, stop: () => void child.kill() }
 }
 
-const summarize = (received: Received, seconds: number) => ({
+export const summarize = (received: Received, seconds: number) => ({
   perSecond: received.messages / seconds,
   p50: received.p50,
   p99: received.p99
 })
 
-type Summary = ReturnType<typeof summarize>
+export type Summary = ReturnType<typeof summarize>
 
-const medianOf = (runs: ReadonlyArray<Summary>) => ({
+export const medianOf = (runs: ReadonlyArray<Summary>) => ({
   perSecond: median(runs.map((r) => r.perSecond)),
   p50: median(runs.map((r) => r.p50)),
   p99: median(runs.map((r) => r.p99))
