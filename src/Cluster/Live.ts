@@ -1,6 +1,8 @@
-import { Context, Effect, Layer, Option, SubscriptionRef } from "effect"
-import { makeSharedCircuit, type SharedPause } from "./Budget.js"
+import { Config, type ConfigError, Context, Effect, Layer, Option, SubscriptionRef } from "effect"
+import { type MakeLimiters, OutboundLimiters } from "../Resilience/Limiter.js"
+import { makeSharedCircuit, makeSharedLazyLimiters, type SharedPause } from "./Budget.js"
 import { ClusterConfig, type ClusterSettings } from "./Config.js"
+import { registerClusterMetrics } from "./Metrics.js"
 import { type ClusterConnection, type ClusterMode, makeClusterConnection } from "./Connection.js"
 import { type ClusterStats, type ClusterUpstreamsApi, makeClusterUpstreams } from "./Upstreams.js"
 
@@ -23,11 +25,34 @@ export const ClusterLive = Layer.scoped(
   })
 )
 
+/** The outbound budget of each exchange counted in Redis across every instance (local while Redis is away). */
+export const ClusterOutboundLimitersLive = Layer.effect(
+  OutboundLimiters,
+  Effect.map(Cluster, ({ connection }) => ({
+    make: (...args: Parameters<MakeLimiters>) => makeSharedLazyLimiters(connection, ...args)
+  }))
+)
+
 export class ClusterUpstreams extends Context.Tag("app/ClusterUpstreams")<ClusterUpstreams, ClusterUpstreamsApi>() {}
 
 export const ClusterUpstreamsLive = Layer.scoped(
   ClusterUpstreams,
-  Effect.flatMap(Cluster, ({ settings, connection }) => makeClusterUpstreams(connection, settings))
+  Effect.flatMap(Cluster, ({ settings, connection }) =>
+    Effect.zipRight(registerClusterMetrics, makeClusterUpstreams(connection, settings))
+  )
+)
+
+/**
+ * Cluster mode when CLUSTER_ENABLED=true: the Cluster (settings, Redis connections), ClusterUpstreams and the shared
+ * OutboundLimiters, which the stream registry, ResilientExchange and /v1/health look up as optional services.
+ * Without it this layer adds nothing and opens no connection: a single instance composes exactly as before.
+ */
+export const ClusterModeLive: Layer.Layer<never, ConfigError.ConfigError> = Layer.unwrapEffect(
+  Effect.map(Config.boolean("CLUSTER_ENABLED").pipe(Config.withDefault(false)), (enabled) =>
+    enabled
+      ? Layer.mergeAll(ClusterUpstreamsLive, ClusterOutboundLimitersLive).pipe(Layer.provideMerge(ClusterLive))
+      : Layer.empty
+  )
 )
 
 export interface ClusterHealth extends ClusterStats {

@@ -1,4 +1,4 @@
-import { Metric, MetricBoundaries } from "effect"
+import { Effect, Metric, MetricBoundaries } from "effect"
 
 export const clusterOwnedUpstreams = Metric.gauge("cluster_owned_upstreams", {
   description: "Markets whose upstream this instance runs for the whole cluster"
@@ -22,3 +22,15 @@ export const clusterPubsubLag = Metric.histogram(
 export const clusterLocalMode = Metric.gauge("cluster_local_mode", {
   description: "1 while Redis is unreachable and this instance runs its own upstreams and budget"
 })
+
+/** Puts every cluster metric on /metrics from the start (a metric is listed once it was first touched). */
+export const registerClusterMetrics = Effect.all(
+  [
+    Metric.value(clusterOwnedUpstreams),
+    Metric.value(clusterRemoteSubscriptions),
+    Metric.value(clusterLeaseTakeovers),
+    Metric.value(clusterPubsubLag),
+    Metric.value(clusterLocalMode)
+  ],
+  { discard: true }
+)

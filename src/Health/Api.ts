@@ -26,6 +26,35 @@ export class ExchangeHealth extends Schema.Class<ExchangeHealth>("ExchangeHealth
   })
 }) {}
 
+export class ClusterPause extends Schema.Class<ClusterPause>("ClusterPause")({
+  reason: Schema.Literal("banned", "rate_limited").annotations({
+    description: "banned: an instance got a 418 ban; rate_limited: an instance got a 429"
+  }),
+  retryAfterMs: Schema.Number.annotations({ description: "Milliseconds left of the pause, for every instance" })
+}) {}
+
+export class ClusterHealth extends Schema.Class<ClusterHealth>("ClusterHealth")({
+  mode: Schema.Literal("cluster", "local").annotations({
+    description:
+      "cluster: Redis answers and each market has one upstream for the whole cluster; local: Redis is unreachable and this instance runs its own upstreams and budget until it returns"
+  }),
+  instanceId: Schema.String.annotations({ description: "This instance (host, process id and a random part)" }),
+  markets: Schema.Array(
+    Schema.Struct({
+      market: Schema.String.annotations({ description: "exchange, channel, symbol and interval" }),
+      role: Schema.Literal("owner", "follower", "local", "starting").annotations({
+        description:
+          "owner: runs the upstream for the cluster; follower: receives another instance's; local: runs its own while Redis is away"
+      }),
+      subscribers: Schema.Number.annotations({ description: "Local attachments to the market" })
+    })
+  ),
+  circuits: Schema.Record({ key: Schema.String, value: Schema.NullOr(ClusterPause) }).annotations({
+    description:
+      "The shared 429 pause or 418 ban of each exchange (null: none), as every instance sees it; empty in local mode"
+  })
+}) {}
+
 export class Health extends Schema.Class<Health>("Health")({
   status: Schema.Literal("ok"),
   uptime: Schema.Number.annotations({ description: "Seconds since the process started serving" }),
@@ -39,6 +68,10 @@ export class Health extends Schema.Class<Health>("Health")({
   }),
   history: Schema.optional(Schema.Array(HistoryProgress)).annotations({
     description: "HISTORY_BACKFILL series and how complete each is (present when backfill is configured)"
+  }),
+  cluster: Schema.optional(ClusterHealth).annotations({
+    description:
+      "Cluster mode: this instance's mode, its markets' roles and the shared pauses (present when CLUSTER_ENABLED)"
   })
 }) {}
 

@@ -2,12 +2,13 @@ import { HttpApiBuilder } from "@effect/platform"
 import { Effect, Option } from "effect"
 import { Api } from "../Api.js"
 import { KvCache } from "../Cache/KvCache.js"
+import { Cluster, clusterHealth, ClusterUpstreams } from "../Cluster/Live.js"
 import { Exchange } from "../Exchange/Exchange.js"
 import { VERSION } from "../Version.js"
 import type { CircuitSnapshot } from "../Resilience/Circuit.js"
 import { ExchangeResilience } from "../Resilience/ResilientExchange.js"
 import { HistoryBackfill } from "../Store/Backfill.js"
-import { CircuitHealth, ExchangeHealth, Health } from "./Api.js"
+import { CircuitHealth, ClusterHealth, ExchangeHealth, Health } from "./Api.js"
 
 export const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) =>
   Effect.gen(function* () {
@@ -15,14 +16,18 @@ export const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) =>
     const cache = yield* KvCache
     const resilience = yield* Effect.serviceOption(ExchangeResilience)
     const backfill = yield* Effect.serviceOption(HistoryBackfill)
+    const cluster = Option.all([yield* Effect.serviceOption(Cluster), yield* Effect.serviceOption(ClusterUpstreams)])
     const noCircuits = Effect.succeed<Readonly<Record<string, CircuitSnapshot>>>({})
     return handlers.handle("health", () =>
       Effect.gen(function* () {
-        const [cacheStatus, exchanges, circuits, history] = yield* Effect.all([
+        const [cacheStatus, exchanges, circuits, history, clustered] = yield* Effect.all([
           cache.status,
           exchange.status,
           Option.match(resilience, { onNone: () => noCircuits, onSome: (r) => r.circuits }),
-          Option.match(backfill, { onNone: () => Effect.succeed([]), onSome: (b) => b.progress })
+          Option.match(backfill, { onNone: () => Effect.succeed([]), onSome: (b) => b.progress }),
+          Effect.transposeMapOption(cluster, ([{ connection }, upstreams]) =>
+            clusterHealth(upstreams, connection, exchange.enabled)
+          )
         ])
         return new Health({
           status: "ok",
@@ -40,7 +45,8 @@ export const HealthLive = HttpApiBuilder.group(Api, "health", (handlers) =>
               })
             )
           },
-          ...(history.length > 0 ? { history } : {})
+          ...(history.length > 0 ? { history } : {}),
+          ...(Option.isSome(clustered) ? { cluster: new ClusterHealth(clustered.value) } : {})
         })
       })
     )

@@ -1,4 +1,4 @@
-import { Effect, Option, RateLimiter, Scope } from "effect"
+import { Context, Effect, Option, RateLimiter, Scope } from "effect"
 import { RateLimited } from "../Domain/Errors.js"
 import { importCcxt } from "../Exchange/ccxtClient.js"
 import { Rejected } from "./Circuit.js"
@@ -131,3 +131,13 @@ export const makeLazyLimiters = (
     }
     return (exchange: string) => Option.fromNullable(limiters.get(exchange))
   })
+
+export type MakeLimiters = typeof makeLazyLimiters
+
+/**
+ * How ResilientExchange builds its per-exchange limiters: this process's own token buckets unless a layer provides
+ * another way (cluster mode counts the budget in Redis across instances).
+ */
+export class OutboundLimiters extends Context.Reference<OutboundLimiters>()("app/OutboundLimiters", {
+  defaultValue: (): { readonly make: MakeLimiters } => ({ make: makeLazyLimiters })
+}) {}

@@ -15,7 +15,7 @@ import { canonicalExchangeId } from "../Exchange/symbols.js"
 import { upstreamCalls, upstreamDuration, upstreamErrors } from "../Metrics.js"
 import { type Circuit, type CircuitSnapshot, makeCircuit, type Rejected } from "./Circuit.js"
 import { deadlineOf, DEFAULT_REQUEST_DEADLINE_MS } from "./Deadline.js"
-import { makeLazyLimiters } from "./Limiter.js"
+import { makeLazyLimiters, type MakeLimiters, OutboundLimiters } from "./Limiter.js"
 import { classifyMarketError, type RetrySettings, retryPolicy } from "./Retry.js"
 import { capRetryAfterMs, DEFAULT_RETRY_AFTER_MAX_MS } from "./RetryAfter.js"
 
@@ -44,6 +44,8 @@ export interface ResilienceSettings extends RetrySettings {
 export interface ResilientExchangeOptions {
   /** ccxt's rateLimit (ms per request) of an exchange; reads ccxt by default. */
   readonly rateLimitMs?: (exchange: string) => Effect.Effect<Option.Option<number>>
+  /** Builds the outbound limiters; this process's own token buckets by default. */
+  readonly limiters?: MakeLimiters
 }
 
 type Tagged<M> = Map<string, M>
@@ -79,7 +81,8 @@ export const makeResilientExchange = (
           (key) => settings.exchangeRateLimits[key] ?? Option.none()
         )
       )
-    const limiterOf = yield* makeLazyLimiters(inner.enabled, configured, maxWaitMs, options.rateLimitMs)
+    const makeLimiters = options.limiters ?? makeLazyLimiters
+    const limiterOf = yield* makeLimiters(inner.enabled, configured, maxWaitMs, options.rateLimitMs)
     const circuits = new Map<string, Circuit>()
     for (const id of inner.enabled) {
       circuits.set(
@@ -270,7 +273,8 @@ const errorCodeOf = (exit: Exit.Exit<unknown, MarketError>): string | undefined 
 /**
  * Decorates the Exchange it is given with per-exchange outbound limits, circuit breaking and retries, and publishes
  * the circuit states as ExchangeResilience. Wire it over the live one:
- * `ResilientExchangeLive.pipe(Layer.provide(ExchangeLive))`.
+ * `ResilientExchangeLive.pipe(Layer.provide(ExchangeLive))`. The limiters are OutboundLimiters' (shared across the
+ * cluster in cluster mode).
  */
 export const makeResilientExchangeLive = (
   options: ResilientExchangeOptions = {}
@@ -279,7 +283,11 @@ export const makeResilientExchangeLive = (
     Effect.gen(function* () {
       const inner = yield* Exchange
       const config = yield* AppConfig
-      const { exchange, resilience } = yield* makeResilientExchange(inner, config, options)
+      const limiters = yield* OutboundLimiters
+      const { exchange, resilience } = yield* makeResilientExchange(inner, config, {
+        limiters: limiters.make,
+        ...options
+      })
       return Context.make(Exchange, exchange).pipe(Context.add(ExchangeResilience, resilience))
     })
   )

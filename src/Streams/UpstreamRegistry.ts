@@ -1,11 +1,14 @@
-import { Data, Deferred, Effect, Exit, FiberId, FiberSet, RcMap, Scope } from "effect"
+import { Data, Deferred, Duration, Effect, Exit, FiberId, FiberSet, Option, RcMap, Scope, Stream } from "effect"
 import { AppConfig } from "../AppConfig.js"
+import { fromClusterEvent, runLocalOf } from "../Cluster/HubAdapter.js"
+import { ClusterUpstreams } from "../Cluster/Live.js"
 import { NotSupported, UnsupportedInterval } from "../Domain/Errors.js"
 import { Exchange, type StreamChannel } from "../Exchange/Exchange.js"
 import {
   type StatusEvent,
   type Subscription,
   type SubscriptionEvent,
+  subscriptionRef,
   type UpstreamMessage,
   upstreamKey
 } from "./Events.js"
@@ -71,11 +74,14 @@ const isSnapshot = (m: UpstreamMessage) =>
  * subscriber in the process, started by the first subscriber, kept while any remains and for STREAM_IDLE_GRACE after
  * the last one leaves. Its messages are fanned out synchronously, each subscriber's filter applied in that loop;
  * upstreams reconnect on the retries' backoff. The gateway side (connections, heartbeats, shutdown) is the StreamHub.
+ * In cluster mode (ClusterUpstreams provided) a market's messages come through the cluster, whichever instance runs
+ * its upstream, and the cluster keeps an unused upstream for the idle grace instead of this registry.
  */
 export class UpstreamRegistry extends Effect.Service<UpstreamRegistry>()("app/UpstreamRegistry", {
   scoped: Effect.gen(function* () {
     const exchange = yield* Exchange
     const config = yield* AppConfig
+    const cluster = yield* Effect.serviceOption(ClusterUpstreams)
     // a subscriber's failure is logged on the registry's runtime, so the line goes through the configured logger
     const failures = yield* FiberSet.make()
     const runDetached = yield* FiberSet.runtime(failures)<never>()
@@ -108,11 +114,23 @@ export class UpstreamRegistry extends Effect.Service<UpstreamRegistry>()("app/Up
           symbol: key.symbol,
           interval: key.interval
         }
+        const run = (to: (message: UpstreamMessage) => Effect.Effect<void>) =>
+          runUpstream(exchange, settings, spec, to, unwatchable)
+        const ref = subscriptionRef(spec)
+        const upstream = Option.match(cluster, {
+          // its own scope: the watcher closes after the loop stopped, not under its feet
+          onNone: () => Effect.scoped(run(publish)),
+          onSome: (clustered) =>
+            clustered.attach(upstreamKey(spec), runLocalOf(run)).pipe(
+              Stream.filterMap((event) => fromClusterEvent(event, ref)),
+              // an error is the upstream's last message, as when it runs here
+              Stream.takeUntil((message) => message.event_type === "error"),
+              Stream.runForEach(publish)
+            )
+        })
         yield* Effect.logInfo("stream upstream started")
         yield* Effect.addFinalizer(() => Effect.logInfo("stream upstream stopped"))
-        yield* runUpstream(exchange, settings, spec, publish, unwatchable).pipe(
-          // its own scope: the watcher closes after the loop stopped, not under its feet
-          Effect.scoped,
+        yield* upstream.pipe(
           // a failed upstream leaves the map, so that the next subscriber tries afresh
           Effect.zipRight(
             Effect.suspend(() => {
@@ -144,7 +162,7 @@ export class UpstreamRegistry extends Effect.Service<UpstreamRegistry>()("app/Up
 
     const upstreams: RcMap.RcMap<UpstreamKey, Upstream> = yield* RcMap.make({
       lookup: openUpstream,
-      idleTimeToLive: config.streamIdleGrace
+      idleTimeToLive: Option.isSome(cluster) ? Duration.zero : config.streamIdleGrace
     })
     let subscribers = 0
 
