@@ -6,7 +6,7 @@ import { RateLimited, UpstreamUnavailable } from "../../src/Domain/Errors.js"
 import { Rejected } from "../../src/Resilience/Circuit.js"
 import type { Budget, OutboundLimiter } from "../../src/Resilience/Limiter.js"
 import { scopedRedisWithClient } from "../support/redisScoped.js"
-import { connect, eventually, PREFIX } from "./support.js"
+import { connect, eventually, PREFIX, scopedQuietly } from "./support.js"
 
 const BUDGET: Budget = { requestsPerSecond: 10, from: "config" }
 
@@ -55,7 +55,7 @@ describe("shared outbound budget and pause (real redis-server)", () => {
         }
         // the 26 calls beyond the first burst needed the refill: about 2.6 s, however the instances shared them
         expect((sent.at(-1) ?? 0) - (sent[0] ?? 0)).toBeGreaterThanOrEqual(2_300)
-      }).pipe(Effect.scoped),
+      }).pipe(scopedQuietly),
     30_000
   )
 
@@ -80,7 +80,7 @@ describe("shared outbound budget and pause (real redis-server)", () => {
         const refused = rejection(exit)
         expect(refused).toBeInstanceOf(RateLimited)
         expect([refused.code, refused.retryAfter]).toEqual(["upstream_rate_limited", 1])
-      }).pipe(Effect.scoped),
+      }).pipe(scopedQuietly),
     30_000
   )
 
@@ -132,7 +132,7 @@ describe("shared outbound budget and pause (real redis-server)", () => {
         expect(Option.map(yield* makeSharedCircuit(connB, "binance").pause, (p) => p.reason)).toEqual(
           Option.some("banned")
         )
-      }).pipe(Effect.scoped),
+      }).pipe(scopedQuietly),
     30_000
   )
 
@@ -160,7 +160,7 @@ describe("shared outbound budget and pause (real redis-server)", () => {
         yield* limiter.run(1, call)
         expect([ran, counter.calls]).toEqual([3, 1])
         expect(yield* Effect.promise(() => raw.exists(`${PREFIX}budget:binance`))).toBe(1)
-      }).pipe(Effect.scoped),
+      }).pipe(scopedQuietly),
     30_000
   )
 })

@@ -4,7 +4,7 @@ import { makeBus } from "../../src/Cluster/Bus.js"
 import { leaseKeys, makeLease } from "../../src/Cluster/Lease.js"
 import { makePresence } from "../../src/Cluster/Presence.js"
 import { scopedRedisWithClient } from "../support/redisScoped.js"
-import { connect, eventually, PREFIX } from "./support.js"
+import { connect, eventually, PREFIX, scopedQuietly } from "./support.js"
 
 const MARKET = "binance ticker BTC/USDT "
 
@@ -49,7 +49,7 @@ describe("cluster lease, presence and bus (real redis-server)", () => {
         yield* Effect.promise(() => raw.set(key, "instance-c#1", "PX", 150))
         yield* Effect.sleep(300)
         expect(yield* leaseA.acquire).toEqual(Option.some("instance-b"))
-      }).pipe(Effect.scoped),
+      }).pipe(scopedQuietly),
     30_000
   )
 
@@ -70,7 +70,7 @@ describe("cluster lease, presence and bus (real redis-server)", () => {
         expect(yield* presenceA.present).toEqual(["instance-a"])
         yield* Effect.sleep(600)
         expect(yield* presenceB.present).toEqual([])
-      }).pipe(Effect.scoped),
+      }).pipe(scopedQuietly),
     30_000
   )
 
@@ -118,7 +118,7 @@ describe("cluster lease, presence and bus (real redis-server)", () => {
         yield* Effect.sleep(100)
         expect(yield* Effect.promise(() => raw.pubsub("NUMSUB", busA.channel))).toEqual([busA.channel, 1])
         expect(yield* Effect.promise(() => raw.keys(`${PREFIX}*`))).toEqual([`${PREFIX}snapshot:${MARKET}`])
-      }).pipe(Effect.scoped),
+      }).pipe(scopedQuietly),
     30_000
   )
 })

@@ -3,7 +3,7 @@ import { ConfigProvider, Effect, Layer, Stream } from "effect"
 import { makeSharedCircuit } from "../../src/Cluster/Budget.js"
 import { Cluster, ClusterLive, clusterHealth, ClusterUpstreams, ClusterUpstreamsLive } from "../../src/Cluster/Live.js"
 import { scopedRedisWithClient } from "../support/redisScoped.js"
-import { eventually } from "./support.js"
+import { eventually, scopedQuietly } from "./support.js"
 
 describe("ClusterLive layers and health (real redis-server)", () => {
   it.live(
@@ -56,7 +56,7 @@ describe("ClusterLive layers and health (real redis-server)", () => {
         const local = yield* health()
         expect([local.mode, local.circuits]).toEqual(["local", {}])
         expect(local.markets).toEqual([{ market: "kraken ticker ETH/USD ", role: "local", subscribers: 1 }])
-      }).pipe(Effect.scoped),
+      }).pipe(scopedQuietly),
     30_000
   )
 })

@@ -1,4 +1,4 @@
-import { Effect, type Scope } from "effect"
+import { Effect, Logger, type Scope } from "effect"
 import { createConnection, createServer, type Socket } from "node:net"
 import { type ClusterConnection, makeClusterConnection } from "../../src/Cluster/Connection.js"
 
@@ -66,3 +66,7 @@ export const eventually = (check: () => boolean, timeoutMs: number, what: string
       yield* Effect.sleep(20)
     }
   })
+
+/** A test body in its scope, with the cluster's log lines (mode changes, takeovers) kept out of the test output. */
+export const scopedQuietly = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, Scope.Scope>> =>
+  body.pipe(Effect.scoped, Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))

@@ -5,7 +5,7 @@ import type { ClusterMode } from "../../src/Cluster/Connection.js"
 import { leaseKeys } from "../../src/Cluster/Lease.js"
 import { makeClusterUpstreams } from "../../src/Cluster/Upstreams.js"
 import { scopedRedisWithClient } from "../support/redisScoped.js"
-import { connect, cuttableLink, eventually } from "./support.js"
+import { connect, cuttableLink, eventually, scopedQuietly } from "./support.js"
 
 const MARKET = "binance trades BTC/USDT "
 const FAST = { leaseTtlMs: 900, renewEveryMs: 300, idleGraceMs: 500 }
@@ -124,7 +124,7 @@ describe("ClusterUpstreams: one upstream per market for the cluster (real redis-
           markets: [{ market: MARKET, role: "follower", subscribers: 2 }]
         })
         expect((yield* a.upstreams.stats).markets).toEqual([{ market: MARKET, role: "owner", subscribers: 1 }])
-      }).pipe(Effect.scoped),
+      }).pipe(scopedQuietly),
     30_000
   )
 
@@ -172,7 +172,7 @@ describe("ClusterUpstreams: one upstream per market for the cluster (real redis-
           "a follows"
         )
         expect(probe.starts).toEqual(["a", next])
-      }).pipe(Effect.scoped),
+      }).pipe(scopedQuietly),
     40_000
   )
 
@@ -206,7 +206,7 @@ describe("ClusterUpstreams: one upstream per market for the cluster (real redis-
         yield* eventually(() => probe.running.size === 1, 5_000, "a new owner")
         yield* Effect.sleep(2 * FAST.renewEveryMs)
         expect(probe.running.size).toBe(1)
-      }).pipe(Effect.scoped),
+      }).pipe(scopedQuietly),
     30_000
   )
 
@@ -232,7 +232,7 @@ describe("ClusterUpstreams: one upstream per market for the cluster (real redis-
         yield* eventually(() => statuses(b.received).join() === "reconnecting,live", 2_000, "b's status events")
         const key = leaseKeys(b.conn, MARKET).lease
         expect(yield* Effect.promise(() => raw.get(key))).toMatch(/^b#/)
-      }).pipe(Effect.scoped),
+      }).pipe(scopedQuietly),
     30_000
   )
 
@@ -261,7 +261,7 @@ describe("ClusterUpstreams: one upstream per market for the cluster (real redis-
         expect(probe.starts).toEqual(["a"])
         expect((yield* a.upstreams.stats).markets).toEqual([])
         expect((yield* b.upstreams.stats).markets).toEqual([])
-      }).pipe(Effect.scoped),
+      }).pipe(scopedQuietly),
     30_000
   )
 
@@ -310,7 +310,7 @@ describe("ClusterUpstreams: one upstream per market for the cluster (real redis-
           )
         }
         for (const i of [a, b, c]) expect(yield* SubscriptionRef.get(i.conn.mode)).toBe("cluster")
-      }).pipe(Effect.scoped),
+      }).pipe(scopedQuietly),
     40_000
   )
 })
