@@ -47,16 +47,21 @@ export const makeLineWriter = (fd: number, options: LineWriterOptions = {}) => {
   // EPIPE, EBADF: nobody reads the logs any more
   boom.on("error", () => undefined)
 
+  const report = (): void => {
+    if (dropped === 0) return
+    const count = dropped
+    dropped = 0
+    boom.write(
+      jsonLogLine(LogLevel.Warning, `${count} log lines dropped: log output blocked`, { component: "logging" }) + "\n"
+    )
+    // still full: the report itself was dropped, keep counting from where it was
+    if (dropped > 0) dropped = count
+  }
+  // the output took bytes again: the report goes out now, not with whichever line comes next
+  boom.on("write", report)
+
   const write = (line: string): void => {
-    if (dropped > 0) {
-      const count = dropped
-      dropped = 0
-      boom.write(
-        jsonLogLine(LogLevel.Warning, `${count} log lines dropped: log output blocked`, { component: "logging" }) + "\n"
-      )
-      // still full: the report itself was dropped, keep counting from where it was
-      if (dropped > 0) dropped = count
-    }
+    report()
     boom.write(line + "\n")
   }
 
