@@ -1,7 +1,7 @@
 import { Clock, Duration, Effect, Either, Option, Ref, Schedule, type Scope } from "effect"
 import { backoffSchedule } from "../Resilience/Retry.js"
 import type { ApiError, MarketError } from "../Domain/Errors.js"
-import type { Candle, Trade } from "../Domain/Market.js"
+import type { Candle, Trades } from "../Domain/Market.js"
 import type { ExchangeService, ResolvedMarket, StreamChannel, Watcher } from "../Exchange/Exchange.js"
 import {
   errorEvent,
@@ -16,8 +16,8 @@ import {
 
 /** Levels per side an upstream book keeps; subscribers take up to this many. */
 export const MAX_STREAM_DEPTH = 100
-/** Trades asked for per poll when the exchange cannot stream them. */
-const POLLED_TRADES = 100
+/** Recent trades asked for per REST request: a trades upstream's baseline, and each poll when it cannot stream. */
+const RECENT_TRADES = 100
 
 export interface UpstreamSpec {
   readonly channel: StreamChannel
@@ -67,6 +67,9 @@ const brokenSnapshot = (messages: ReadonlyArray<UpstreamMessage>): string | unde
 
 const secondsText = (d: Duration.Duration) => `${Math.round(Duration.toMillis(d)) / 1000} s`
 
+const tradesMessages = (t: Trades): ReadonlyArray<UpstreamMessage> =>
+  t.trades.length === 0 ? [] : [tradesEvent(t.exchange, t.symbol, t.trades)]
+
 const watchSource = (
   exchange: ExchangeService,
   spec: UpstreamSpec,
@@ -85,9 +88,7 @@ const watchSource = (
     case "ticker":
       return updates(exchange.watchTicker(market), (t, now) => [tickerSample(t, now)])
     case "trades":
-      return updates(exchange.watchTrades(market), (t) =>
-        t.trades.length === 0 ? [] : [tradesEvent(t.exchange, t.symbol, t.trades)]
-      )
+      return updates(exchange.watchTrades(market), tradesMessages)
     case "orderbook":
       return updates(exchange.watchOrderBook(market, MAX_STREAM_DEPTH), (b, now) => [orderBookEvent(b, now)])
     case "ohlcv": {
@@ -99,24 +100,69 @@ const watchSource = (
   }
 }
 
+/** What a trades upstream has accounted for: the newest timestamp, and the ids of the trades at that timestamp. */
+interface SeenTrades {
+  readonly timestamp: number
+  readonly ids: ReadonlySet<string | null>
+}
+
+const NOTHING_SEEN: SeenTrades = { timestamp: Number.NEGATIVE_INFINITY, ids: new Set() }
+
 /** Trades newer than the ones already seen (by timestamp, then id among equal timestamps). */
-const freshTrades = (
-  seen: { readonly timestamp: number; readonly ids: ReadonlySet<string | null> } | undefined,
-  trades: ReadonlyArray<Trade>
+const freshTrades = <T extends { readonly timestamp: number; readonly trade_id: string | null }>(
+  seen: SeenTrades,
+  trades: ReadonlyArray<T>
 ) => {
-  const fresh =
-    seen === undefined
-      ? trades
-      : trades.filter(
-          (t) => t.timestamp > seen.timestamp || (t.timestamp === seen.timestamp && !seen.ids.has(t.trade_id))
-        )
-  const newest = trades.reduce((max, t) => Math.max(max, t.timestamp), seen?.timestamp ?? Number.NEGATIVE_INFINITY)
+  const fresh = trades.filter(
+    (t) => t.timestamp > seen.timestamp || (t.timestamp === seen.timestamp && !seen.ids.has(t.trade_id))
+  )
+  const newest = trades.reduce((max, t) => Math.max(max, t.timestamp), seen.timestamp)
   const ids = new Set(trades.filter((t) => t.timestamp === newest).map((t) => t.trade_id))
-  if (seen !== undefined && seen.timestamp === newest) for (const id of seen.ids) ids.add(id)
+  if (seen.timestamp === newest) for (const id of seen.ids) ids.add(id)
   // a trade without an id cannot be told apart from another at the same millisecond; treat it as seen
   ids.add(null)
-  return { fresh, seen: { timestamp: newest, ids } }
+  return { fresh, seen: { timestamp: newest, ids } satisfies SeenTrades }
 }
+
+/**
+ * What a trades upstream takes as history when it starts: the exchange's recent trades, or, when it has none to give
+ * (a failed or empty answer), every trade before the upstream's start time. A failure here never stops the stream.
+ */
+const tradeBaseline = (exchange: ExchangeService, market: ResolvedMarket): Effect.Effect<SeenTrades> =>
+  Effect.gen(function* () {
+    const startedAt = yield* Clock.currentTimeMillis
+    const recent = yield* Effect.either(exchange.trades(market, RECENT_TRADES))
+    if (Either.isRight(recent) && recent.right.trades.length > 0)
+      return freshTrades(NOTHING_SEEN, recent.right.trades).seen
+    yield* Effect.logInfo("stream upstream takes its start time as the trades baseline", {
+      reason: Either.isLeft(recent) ? recent.left.message : "the exchange returned no recent trades"
+    })
+    return { timestamp: startedAt, ids: new Set([null]) }
+  })
+
+/**
+ * The one dedupe policy of trades upstreams, watched or polled: what the exchange had traded when the upstream started
+ * is history (GET /v1/markets/trades serves it), and every batch after that passes `freshTrades`, whose state
+ * outlives watcher resets, reconnects and a fallback to polling. So the first event holds only new trades on every
+ * exchange, and a replay on (re)subscribing (kraken sends its last 50 trades) is never sent again.
+ */
+const newTradesOnly = (
+  exchange: ExchangeService,
+  spec: UpstreamSpec,
+  market: ResolvedMarket
+): Effect.Effect<(messages: ReadonlyArray<UpstreamMessage>) => ReadonlyArray<UpstreamMessage>> =>
+  Effect.gen(function* () {
+    if (spec.channel !== "trades") return (messages) => messages
+    let seen = yield* tradeBaseline(exchange, market)
+    return (messages) =>
+      messages.flatMap((message): ReadonlyArray<UpstreamMessage> => {
+        if (message.event_type !== "trades") return [message]
+        const result = freshTrades(seen, message.trades)
+        seen = result.seen
+        if (result.fresh.length === message.trades.length) return [message]
+        return result.fresh.length === 0 ? [] : [{ ...message, trades: result.fresh }]
+      })
+  })
 
 const sameCandle = (a: Candle, b: Candle) =>
   a.open === b.open && a.high === b.high && a.low === b.low && a.close === b.close && a.volume === b.volume
@@ -128,7 +174,8 @@ const pollSource = (
   pollInterval: Duration.Duration
 ): Effect.Effect<Source> =>
   Effect.gen(function* () {
-    const started = yield* Ref.make(false)
+    // a trades feed starts from its baseline, a REST answer just taken: its first poll would repeat it
+    const started = yield* Ref.make(spec.channel === "trades")
     const paced = <A>(fetch: Effect.Effect<A, MarketError>) =>
       Effect.zipRight(
         Effect.flatMap(Ref.getAndSet(started, true), (again) => (again ? Effect.sleep(pollInterval) : Effect.void)),
@@ -152,17 +199,8 @@ const pollSource = (
             Effect.map(Clock.currentTimeMillis, (now) => [orderBookEvent(b, now)])
           )
         )
-      case "trades": {
-        const seen = yield* Ref.make<Parameters<typeof freshTrades>[0]>(undefined)
-        return source(
-          Effect.flatMap(exchange.trades(market, POLLED_TRADES), (t) =>
-            Ref.modify(seen, (previous) => {
-              const result = freshTrades(previous, t.trades)
-              return [result.fresh, result.seen] as const
-            }).pipe(Effect.map((fresh) => (fresh.length === 0 ? [] : [tradesEvent(t.exchange, t.symbol, fresh)])))
-          )
-        )
-      }
+      case "trades":
+        return source(Effect.map(exchange.trades(market, RECENT_TRADES), tradesMessages))
       case "ohlcv": {
         const interval = spec.interval ?? "1m"
         const sent = yield* Ref.make<ReadonlyMap<number, Candle>>(new Map())
@@ -206,6 +244,7 @@ export const runUpstream = (
 
     const watchable = yield* Effect.either(exchange.canWatch(spec.exchange, spec.channel))
     if (Either.isLeft(watchable)) return yield* fail(watchable.left)
+    const fresh = yield* newTradesOnly(exchange, spec, market)
     let source: Source
     const watchKey = `${spec.exchange} ${spec.channel}`
     const cannotWatch = unwatchable.get(watchKey)
@@ -262,7 +301,7 @@ export const runUpstream = (
           yield* reconnect(`no data for ${secondsText(stallTimeout)}`, { retryAfterSeconds: 0, stalled: true })
           continue
         }
-        const messages = result.right.value
+        const messages = fresh(result.right.value)
         const broken = brokenSnapshot(messages)
         if (broken !== undefined) {
           yield* Effect.logWarning("stream upstream snapshot refused", { reason: broken, mode: source.mode })

@@ -7,7 +7,7 @@ import type { StreamChannel } from "../../src/Exchange/Exchange.js"
 import type { SubscriptionEvent } from "../../src/Streams/Events.js"
 import { StreamHub, type SubscriptionRequest } from "../../src/Streams/StreamHub.js"
 import { UpstreamRegistry } from "../../src/Streams/UpstreamRegistry.js"
-import { makeScripted, type Scripted, subscribeTo, ticker } from "./scripted.js"
+import { makeScripted, type Scripted, subscribeTo, ticker, TRADES_PER_POLL } from "./scripted.js"
 
 /** A hub over the scripted exchange, living as long as the test's scope; defaults: 5 s grace, 30 s stall, 2 s polls. */
 const hubWith = (
@@ -241,25 +241,30 @@ describe("StreamHub on virtual time", () => {
     })
   )
 
-  it.scoped("polled trades are delivered once: later polls send only new ones", () =>
-    Effect.gen(function* () {
-      const { hub, scripted } = yield* hubWith([])
-      const subscription = yield* hub.validate({ channel: "trades", exchange: "binance", symbol: "BTC/USDT" })
-      const fiber = yield* subscribeTo(hub, subscription).pipe(
-        Stream.interruptAfter("10500 millis"),
-        Stream.runCollect,
-        Effect.map(Chunk.toArray),
-        Effect.fork
-      )
-      yield* settle
-      yield* TestClock.adjust("11 seconds")
-      const events = yield* Fiber.join(fiber)
-      expect((yield* scripted.counters).polls).toEqual({ trades: 6 })
-      // the mock answers every poll with the same 100 trades
-      expect(events).toHaveLength(1)
-      expect(events[0]).toMatchObject({ event_type: "trades", dropped: 0 })
-      expect(events[0]?.event_type === "trades" ? events[0].trades.length : 0).toBe(100)
-    })
+  it.scoped(
+    "polled trades: what the exchange had when the upstream started is not sent, later polls send only new ones",
+    () =>
+      Effect.gen(function* () {
+        const { hub, scripted } = yield* hubWith([])
+        const subscription = yield* hub.validate({ channel: "trades", exchange: "binance", symbol: "BTC/USDT" })
+        const fiber = yield* subscribeTo(hub, subscription).pipe(
+          Stream.interruptAfter("10500 millis"),
+          Stream.runCollect,
+          Effect.map(Chunk.toArray),
+          Effect.fork
+        )
+        yield* settle
+        yield* TestClock.adjust("11 seconds")
+        const events = yield* Fiber.join(fiber)
+        // the baseline at once, then a poll every 2 s
+        expect((yield* scripted.counters).polls).toEqual({ trades: 6 })
+        // every answer holds 100 trades, 10 of them new: the baseline's are never sent, each later one's new ten once
+        const ids = (from: number) => Array.from({ length: TRADES_PER_POLL }, (_, i) => String(from + i))
+        expect(events.map((e) => (e.event_type === "trades" ? e.trades.map((t) => t.trade_id) : e.event_type))).toEqual(
+          [1100, 1110, 1120, 1130, 1140].map(ids)
+        )
+        expect(events.every((e) => e.event_type === "trades" && e.dropped === 0)).toBe(true)
+      })
   )
 
   it.scoped("falls back to polling when the watch is not available after all (NotSupported)", () =>

@@ -1,6 +1,6 @@
 import { Effect, Layer, Queue, Ref, Stream } from "effect"
 import type { MarketError } from "../../src/Domain/Errors.js"
-import { type OrderBook, type Ohlcv, Ticker, type Trades } from "../../src/Domain/Market.js"
+import { type OrderBook, type Ohlcv, Ticker, Trade, Trades } from "../../src/Domain/Market.js"
 import { Exchange, type ExchangeService, type StreamChannel, type Watcher } from "../../src/Exchange/Exchange.js"
 import type { Subscription, SubscriptionEvent } from "../../src/Streams/Events.js"
 import type { StreamHub } from "../../src/Streams/StreamHub.js"
@@ -28,6 +28,12 @@ export interface Scripted {
   /** Which channels the exchange streams; the others are polled. */
   readonly watchable: Ref.Ref<ReadonlySet<StreamChannel>>
 }
+
+/**
+ * How many trades newer each REST trades answer is than the previous one. The first answer is the mock's: ids
+ * "1000"… at T0, T0 + 1 ms, …
+ */
+export const TRADES_PER_POLL = 10
 
 export const ticker = (last: number, timestamp: number | null = T0): Ticker =>
   new Ticker({ ...tickerOf({ exchange: "binance", symbol: "BTC/USDT" }, last), timestamp })
@@ -76,7 +82,25 @@ export const makeScripted = (watchable: ReadonlyArray<StreamChannel> = ["ticker"
           base.ticker(market),
           Effect.map(poll("ticker"), (n) => tickerOf(market, 100 + n))
         ),
-      trades: (market, limit) => Effect.zipLeft(base.trades(market, limit), poll("trades")),
+      // each answer holds the latest `limit` trades, TRADES_PER_POLL newer than the previous answer's (ids go up by one)
+      trades: (market, limit) =>
+        Effect.flatMap(base.trades(market, limit), (answer) =>
+          Effect.map(
+            poll("trades"),
+            (n) =>
+              new Trades({
+                ...answer,
+                trades: answer.trades.map(
+                  (t) =>
+                    new Trade({
+                      ...t,
+                      trade_id: String(Number(t.trade_id) + n * TRADES_PER_POLL),
+                      timestamp: t.timestamp + n * TRADES_PER_POLL
+                    })
+                )
+              })
+          )
+        ),
       orderBook: (market, limit) => Effect.zipLeft(base.orderBook(market, limit), poll("orderBook")),
       ohlcv: (market, request) => Effect.zipLeft(base.ohlcv(market, request), poll("ohlcv"))
     }
