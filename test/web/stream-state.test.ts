@@ -91,6 +91,12 @@ describe("stream reducer", () => {
       event(batch([trade("2", 2), trade("3", 3, "sell"), trade("4", 4)]))
     ])
     expect(state.markets[K]?.trades.map((t) => t.trade_id)).toEqual(["4", "3", "2", "1"])
+    // the REST history answering after the stream's first trades goes below them
+    const late = run([
+      event(batch([trade("3", 3), trade("4", 4)])),
+      { type: "trades-snapshot", market: kraken, trades: [trade("1", 1), trade("2", 2), trade("3", 3)] }
+    ])
+    expect(late.markets[K]?.trades.map((t) => t.trade_id)).toEqual(["4", "3", "2", "1"])
     const many = Array.from({ length: 100 }, (_, i) => trade(`m${i}`, 100 + i))
     const capped = mergeTrades([], many)
     expect(capped).toHaveLength(MAX_TRADES)

@@ -82,13 +82,15 @@ const withMarket = (state: StreamState, key: string, update: (m: MarketState) =>
 const tickOf = (previous: number | undefined, next: number, current: MarketState["tick"]): MarketState["tick"] =>
   previous === undefined || previous === next ? current : next > previous ? "up" : "down"
 
-/** Newest first, no trade twice (by id when it has one), at most MAX_TRADES. */
+/**
+ * Newest first, no trade twice (by id when it has one), at most MAX_TRADES. The REST history and the stream's trades
+ * (only those made after its upstream started) arrive in either order: older trades go below newer ones.
+ */
 export const mergeTrades = (held: ReadonlyArray<Trade>, incoming: ReadonlyArray<Trade>): ReadonlyArray<Trade> => {
   const ids = new Set(held.flatMap((t) => (t.trade_id === null ? [] : [t.trade_id])))
   const fresh = incoming.filter((t) => t.trade_id === null || !ids.has(t.trade_id))
   if (fresh.length === 0) return held
-  const newestFirst = [...fresh].sort((a, b) => b.timestamp - a.timestamp)
-  return [...newestFirst, ...held].slice(0, MAX_TRADES)
+  return [...fresh, ...held].sort((a, b) => b.timestamp - a.timestamp).slice(0, MAX_TRADES)
 }
 
 const onEvent = (state: StreamState, event: ServerEvent, at: number): StreamState => {
