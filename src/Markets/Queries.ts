@@ -2,18 +2,13 @@ import { Clock, Context, Duration, Effect, Layer, Option, type ParseResult, Sche
 import { AppConfig } from "../AppConfig.js"
 import { type CachedResponse, type Fetched, ResponseCache } from "../Cache/ResponseCache.js"
 import { Cmc, type CmcService } from "../Cmc/Cmc.js"
+import { fallbackConvert, splitSymbol, tickerFromCmc } from "../Cmc/Ticker.js"
 import type { ApiError } from "../Domain/Errors.js"
 import { ExchangeList, MarketList, Ohlcv, OrderBook, Ticker, Tickers, Trades } from "../Domain/Market.js"
 import { Exchange, type ResolvedMarket } from "../Exchange/Exchange.js"
 import { timeframeToMs } from "../Exchange/ohlcvPaging.js"
 import { normalizeSymbol } from "../Exchange/symbols.js"
-import {
-  fallbackConvert,
-  isUpstreamFailure,
-  observeCmc,
-  splitSymbol,
-  tickerFromCmc
-} from "../Resilience/CmcFallback.js"
+import { isUpstreamFailure, observeCmc } from "../Resilience/CmcFallback.js"
 import { withRequestDeadline } from "../Resilience/Deadline.js"
 
 /** A market answer as the cache holds it: the encoded body, its freshness, and the value decoded on demand. */
