@@ -13,8 +13,7 @@ import {
   UpstreamUnavailable
 } from "../Domain/Errors.js"
 import { Candle } from "../Domain/Market.js"
-import { documentedInteger, SINCE_BOUNDS } from "../Markets/Api.js"
-import { ExchangeParam, IntervalParam, SinceParam, SymbolParam } from "../Markets/Params.js"
+import { ExchangeParam, IntervalParam, SymbolParam, timestampParam } from "../Domain/Params.js"
 
 export class StoreUnavailable extends Schema.TaggedError<StoreUnavailable>()(
   "StoreUnavailable",
@@ -34,16 +33,8 @@ export const HistoryParams = Schema.Struct({
   exchange: ExchangeParam,
   symbol: SymbolParam,
   interval: Schema.optionalWith(IntervalParam, { default: () => "1m" }),
-  since: documentedInteger(
-    SinceParam.annotations({ description: "Start time, milliseconds since epoch (included)" }),
-    SINCE_BOUNDS
-  ),
-  until: Schema.optional(
-    documentedInteger(
-      SinceParam.annotations({ description: "End time, milliseconds since epoch (excluded); default now" }),
-      SINCE_BOUNDS
-    )
-  ),
+  since: timestampParam("Start time, milliseconds since epoch (included)"),
+  until: Schema.optional(timestampParam("End time, milliseconds since epoch (excluded); default now")),
   format: Schema.optionalWith(HistoryFormat, { default: () => "json" as const })
 })
 

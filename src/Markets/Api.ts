@@ -1,5 +1,5 @@
 import { HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
-import { Option, Schema, SchemaAST } from "effect"
+import { Schema } from "effect"
 import {
   InvalidParameter,
   NotSupported,
@@ -18,40 +18,11 @@ import {
   ExchangeParam,
   FilterParam,
   IntervalParam,
-  intParam,
-  SinceParam,
+  optionalIntParam,
   SymbolParam,
-  SymbolsParam
-} from "./Params.js"
-
-/**
- * Integer query parameters travel as strings, so the generated schema would say "string"; the spec documents the
- * integer they must be, with its bounds (and default), and the description the parameter has at this point.
- */
-export const documentedInteger = <A, I>(
-  schema: Schema.Schema<A, I>,
-  bounds: { readonly minimum: number; readonly maximum: number; readonly default?: number }
-) =>
-  schema.annotations({
-    jsonSchema: {
-      type: "integer",
-      ...bounds,
-      ...Option.match(SchemaAST.getDescriptionAnnotation(schema.ast), {
-        onNone: () => ({}),
-        onSome: (description) => ({ description })
-      })
-    }
-  })
-
-/** An optional bounded integer query parameter with its default. */
-const optionalInt = (name: string, minimum: number, maximum: number, defaultValue: number, description: string) =>
-  Schema.optionalWith(
-    documentedInteger(intParam(name, minimum, maximum, description), { minimum, maximum, default: defaultValue }),
-    { default: () => defaultValue }
-  )
-
-/** Milliseconds since the epoch, up to the largest Date. */
-export const SINCE_BOUNDS = { minimum: 0, maximum: 8_640_000_000_000 } as const
+  SymbolsParam,
+  timestampParam
+} from "../Domain/Params.js"
 
 export const TickerParams = Schema.Struct({
   exchange: ExchangeParam,
@@ -64,8 +35,8 @@ const ohlcvParams = (defaultLimit: number) =>
     exchange: ExchangeParam,
     symbol: SymbolParam,
     interval: Schema.optionalWith(IntervalParam, { default: () => "1m" }),
-    since: Schema.optional(documentedInteger(SinceParam, SINCE_BOUNDS)),
-    limit: optionalInt("limit", 1, 2000, defaultLimit, `Number of candles (default ${defaultLimit}, max 2000)`)
+    since: Schema.optional(timestampParam()),
+    limit: optionalIntParam("limit", 1, 2000, defaultLimit, `Number of candles (default ${defaultLimit}, max 2000)`)
   })
 
 export const OhlcvParams = ohlcvParams(500)
@@ -76,13 +47,13 @@ export const HistoryParams = ohlcvParams(100)
 export const OrderBookParams = Schema.Struct({
   exchange: ExchangeParam,
   symbol: SymbolParam,
-  limit: optionalInt("limit", 1, 1000, 50, "Levels per side (default 50, max 1000)")
+  limit: optionalIntParam("limit", 1, 1000, 50, "Levels per side (default 50, max 1000)")
 })
 
 export const TradesParams = Schema.Struct({
   exchange: ExchangeParam,
   symbol: SymbolParam,
-  limit: optionalInt("limit", 1, 1000, 100, "Most recent trades (default 100, max 1000)")
+  limit: optionalIntParam("limit", 1, 1000, 100, "Most recent trades (default 100, max 1000)")
 })
 
 export const TickersParams = Schema.Struct({ exchange: ExchangeParam, symbols: SymbolsParam })
@@ -92,8 +63,8 @@ export const MarketsParams = Schema.Struct({
   q: Schema.optional(FilterParam("q", "Case-insensitive substring of the symbol")),
   base: Schema.optional(FilterParam("base", "Only markets with this base currency")),
   quote: Schema.optional(FilterParam("quote", "Only markets with this quote currency")),
-  offset: optionalInt("offset", 0, 1_000_000, 0, "Markets to skip (default 0)"),
-  limit: optionalInt("limit", 1, 1000, 100, "Page size (default 100, max 1000)")
+  offset: optionalIntParam("offset", 0, 1_000_000, 0, "Markets to skip (default 0)"),
+  limit: optionalIntParam("limit", 1, 1000, 100, "Page size (default 100, max 1000)")
 })
 
 const withMarketErrors = <Name extends string, UrlParams, Success>(

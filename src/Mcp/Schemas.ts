@@ -1,12 +1,20 @@
 import { ParseResult, Schema } from "effect"
 import { Capabilities, TickerFields } from "../Domain/Market.js"
-import { ExchangeParam, FilterParam, IntervalParam, SymbolParam } from "../Markets/Params.js"
+import {
+  ExchangeParam,
+  FilterParam,
+  integerMessage,
+  IntervalParam,
+  MAX_TIMESTAMP_MS,
+  SymbolParam,
+  withMessage
+} from "../Domain/Params.js"
 
 // ---- inputs: JSON arguments, so numbers are numbers (REST reads them from query strings) ----
 
 /** One message for every way the value can be wrong (override: inner checks would otherwise speak first). */
-const withMessage = <A, I>(schema: Schema.Schema<A, I>, message: string, description: string): Schema.Schema<A, I> =>
-  schema.annotations({ message: () => ({ message, override: true }), description })
+const withArgMessage = <A, I>(schema: Schema.Schema<A, I>, message: string, description: string) =>
+  withMessage(schema, message, { description, override: true })
 
 /** A list whose own message covers its shape and length, while a bad element keeps the element's message. */
 const listOf = <A, I>(item: Schema.Schema<A, I>, min: number, max: number, message: string, description: string) =>
@@ -30,7 +38,7 @@ const integerArg = (min: number, max: number, description?: string) =>
     })
 
 const boundedInt = (name: string, min: number, max: number, description: string) =>
-  withMessage(integerArg(min, max, description), `${name} must be an integer between ${min} and ${max}`, description)
+  withArgMessage(integerArg(min, max, description), integerMessage(name, min, max), description)
 
 const ExchangeArg = ExchangeParam.annotations({
   description: "Exchange id as listed by list_exchanges, e.g. binance, kraken, coinbaseexchange"
@@ -39,8 +47,6 @@ const ExchangeArg = ExchangeParam.annotations({
 const SymbolArg = SymbolParam.annotations({
   description: "Unified symbol BASE/QUOTE, e.g. BTC/USDT or ETH/USD (BTC-USDT and lower case are accepted)"
 })
-
-const MAX_SINCE = 8_640_000_000_000
 
 const SinceFromIso = Schema.transformOrFail(
   Schema.String.pipe(Schema.pattern(/^\d{4}-\d{2}-\d{2}([T ][0-9:.]+(Z|[+-]\d{2}:?\d{2})?)?$/)),
@@ -57,8 +63,8 @@ const SinceFromIso = Schema.transformOrFail(
   }
 )
 
-const Since = withMessage(
-  Schema.Union(integerArg(0, MAX_SINCE), SinceFromIso),
+const Since = withArgMessage(
+  Schema.Union(integerArg(0, MAX_TIMESTAMP_MS), SinceFromIso),
   "since must be milliseconds since epoch or an ISO 8601 date-time such as 2024-01-01T00:00:00Z",
   "Start time: milliseconds since epoch or ISO 8601 (2024-01-01T00:00:00Z). Without it the latest candles are returned"
 )
@@ -80,7 +86,7 @@ export const SearchMarketsInput = Schema.Struct({
     exact: true
   }),
   cursor: optionalArg(
-    withMessage(
+    withArgMessage(
       Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9_-]{1,40}$/)),
       "cursor must be a nextCursor value returned by search_markets",
       "nextCursor of the previous page; omit for the first page"

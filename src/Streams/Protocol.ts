@@ -1,34 +1,32 @@
 import { Either, ParseResult, Schema } from "effect"
 import { InvalidParameter } from "../Domain/Errors.js"
 import type { StreamChannel } from "../Exchange/Exchange.js"
-import { ExchangeParam, IntervalParam, SymbolParam } from "../Markets/Params.js"
+import { depthParam, ExchangeParam, IntervalParam, SymbolParam, ThresholdParam, withMessage } from "../Domain/Params.js"
 import type { SubscriptionRequest } from "./StreamHub.js"
 import { MAX_STREAM_DEPTH } from "./Upstream.js"
 
 export const STREAM_CHANNELS: ReadonlyArray<StreamChannel> = ["ticker", "trades", "orderbook", "ohlcv"]
 
-const Channel = Schema.Literal("ticker", "trades", "orderbook", "ohlcv").annotations({
-  message: () => ({ message: "channel must be one of ticker, trades, orderbook, ohlcv", override: true })
-})
+const Channel = withMessage(
+  Schema.Literal("ticker", "trades", "orderbook", "ohlcv"),
+  "channel must be one of ticker, trades, orderbook, ohlcv",
+  { override: true }
+)
 
-const Threshold = Schema.Number.pipe(Schema.finite(), Schema.between(0, 1)).annotations({
-  message: () => ({ message: "threshold must be a number between 0 and 1 (a fraction: 0.002 = 0.2%)", override: true })
-})
+const Depth = depthParam(MAX_STREAM_DEPTH)
 
-const Depth = Schema.Number.pipe(Schema.int(), Schema.between(1, MAX_STREAM_DEPTH)).annotations({
-  message: () => ({ message: `depth must be an integer between 1 and ${MAX_STREAM_DEPTH}`, override: true })
-})
-
-const RequestId = Schema.Union(Schema.String.pipe(Schema.maxLength(64)), Schema.Number).annotations({
-  message: () => ({ message: "id must be a number or a string of at most 64 characters", override: true })
-})
+const RequestId = withMessage(
+  Schema.Union(Schema.String.pipe(Schema.maxLength(64)), Schema.Number),
+  "id must be a number or a string of at most 64 characters",
+  { override: true }
+)
 
 export const SubscribeMessage = Schema.Struct({
   op: Schema.Literal("subscribe"),
   channel: Channel,
   exchange: ExchangeParam,
   symbol: SymbolParam,
-  threshold: Schema.optional(Threshold),
+  threshold: Schema.optional(ThresholdParam),
   depth: Schema.optional(Depth),
   interval: Schema.optional(IntervalParam),
   id: Schema.optional(RequestId)
@@ -74,7 +72,7 @@ const QueryParams = {
   ticker: Schema.Struct({
     exchange: ExchangeParam,
     symbol: SymbolParam,
-    threshold: Schema.optional(Schema.compose(Schema.NumberFromString, Threshold))
+    threshold: Schema.optional(Schema.compose(Schema.NumberFromString, ThresholdParam))
   }),
   trades: Schema.Struct({ exchange: ExchangeParam, symbol: SymbolParam }),
   orderbook: Schema.Struct({
