@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url"
 import { RouteNotFound } from "../Domain/Errors.js"
 import { observe } from "./Observability.js"
 import { errorResponse } from "./Responses.js"
+import { pathOf } from "./RouteTable.js"
 
 /** Everything the page loads comes from this server: no CDN, no external font, no inline script or style. */
 export const DASHBOARD_CSP =
@@ -77,8 +78,6 @@ const readOrUndefined = (path: string) =>
       () => undefined
     )
   )
-
-const pathOf = (url: string): string => url.split("?")[0] ?? "/"
 
 const ASSETS_PREFIX = "/assets/"
 

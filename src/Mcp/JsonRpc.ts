@@ -1,5 +1,6 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { Effect, Option, Schema } from "effect"
+import { pathOf } from "../Http/RouteTable.js"
 
 export const MCP_PATH = "/mcp"
 
@@ -39,8 +40,6 @@ const restErrorAsJsonRpc = (response: HttpServerResponse.HttpServerResponse): Ht
       )
   })
 }
-
-const pathOf = (url: string) => url.split("?")[0] ?? "/"
 
 /**
  * For the global middleware: what it answers on /mcp before the MCP handler runs (401 without a valid API key, 429
