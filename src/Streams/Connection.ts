@@ -9,12 +9,11 @@ import {
   type StatusEvent,
   type Subscription,
   type SubscriptionEvent,
-  type TickerEvent,
   toWire,
   upstreamKey
 } from "./Events.js"
 import { type Encoded, type Lane, makeOutbox, type Outbox, type OutboxOptions } from "./Outbox.js"
-import { memo, thresholdStep } from "./Operators.js"
+import { memo, TickerThreshold } from "./Operators.js"
 import type { ConnectionHooks, ConnectionStats, Detach, StreamHub } from "./StreamHub.js"
 
 /** Connection-wide events: acks of ping and unsubscribe, errors about bad messages, the shutdown notice. */
@@ -182,15 +181,10 @@ export class StreamConnection implements ConnectionHooks, OutboxOptions {
     const toEncoded = (event: SubscriptionEvent) => encodeShared(event, channel)
     switch (subscription.channel) {
       case "ticker": {
-        // conflation may have skipped the event the threshold was measured from: measure again when sending
-        let lastSent: number | undefined
+        // decided when the event leaves, against what this client was sent: conflation replaces pending tickers
+        const threshold = new TickerThreshold(subscription.threshold)
         const deliver = (event: SubscriptionEvent): Option.Option<SubscriptionEvent> =>
-          event.event_type !== "ticker"
-            ? Option.some(event)
-            : Option.map(thresholdStep(lastSent, event.last, subscription.threshold), (change): TickerEvent => {
-                lastSent = event.last
-                return change === event.price_change_percent ? event : { ...event, price_change_percent: change }
-              })
+          event.event_type === "ticker" ? Option.fromNullable(threshold.pass(event)) : Option.some(event)
         return outbox.lane({ mode: "latest", encode: toEncoded, deliver })
       }
       case "orderbook":
@@ -243,6 +237,8 @@ export class StreamConnection implements ConnectionHooks, OutboxOptions {
       if (options.ack !== undefined) meta.offer(options.ack)
       return Effect.map(
         this.hub.attach(subscription, {
+          // the ticker lane's deliver
+          thresholdAtSend: true,
           event: (event) =>
             event.event_type === "status" || event.event_type === "error" ? meta.offer(event) : data.offer(event),
           end: () => {

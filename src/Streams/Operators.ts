@@ -20,7 +20,7 @@ export const thresholdStep = (previous: number | undefined, last: number, thresh
   return Math.abs(change) >= threshold ? Option.some(change * 100) : Option.none()
 }
 
-export const tickerEvent = (sample: TickerSample, priceChangePercent: number): TickerEvent => ({
+export const tickerEvent = (sample: Omit<TickerSample, "event_type">, priceChangePercent: number): TickerEvent => ({
   event_type: "ticker",
   exchange: sample.exchange,
   symbol: sample.symbol,
@@ -33,7 +33,7 @@ export const tickerEvent = (sample: TickerSample, priceChangePercent: number): T
 
 // Subscribers mostly agree on the change (same reference price) and the depth: sharing the event object lets the
 // connections encode it once for all of them.
-const tickerEvents = new WeakMap<TickerSample, Map<number, TickerEvent>>()
+const tickerEvents = new WeakMap<TickerSample | TickerEvent, Map<number, TickerEvent>>()
 const slicedBooks = new WeakMap<OrderBookEvent, Map<number, OrderBookEvent>>()
 
 /** The value cached for (`key`, `n`), made once. */
@@ -51,8 +51,11 @@ export const memo = <K extends object, N, V>(cache: WeakMap<K, Map<N, V>>, key: 
   return value
 }
 
-const sharedTickerEvent = (sample: TickerSample, change: number): TickerEvent =>
-  memo(tickerEvents, sample, change, () => tickerEvent(sample, change))
+/** `ticker` with this change, the same object for every subscriber that agrees on it. */
+const sharedTickerEvent = (ticker: TickerSample | TickerEvent, change: number): TickerEvent =>
+  ticker.event_type === "ticker" && ticker.price_change_percent === change
+    ? ticker
+    : memo(tickerEvents, ticker, change, () => tickerEvent(ticker, change))
 
 export const sliceBook = (book: OrderBookEvent, depth: number): OrderBookEvent =>
   book.bids.length <= depth && book.asks.length <= depth
@@ -64,28 +67,54 @@ export const sliceBook = (book: OrderBookEvent, depth: number): OrderBookEvent =
       }))
 
 /**
- * Ticker events for one subscriber, one sample at a time: a sample passes only when `last` moved by `threshold` since
- * the last event *sent* (Stream.changesWith would compare with the previous sample and never fire on a slow drift).
- * Other messages pass through untouched.
+ * One subscriber's ticker threshold, the one place it is decided: a ticker passes only when `last` moved by
+ * `threshold` since the last event this subscriber was handed (Stream.changesWith would compare with the previous
+ * sample and never fire on a slow drift), with that move as its `price_change_percent`. Only what passes advances the
+ * state, so it must run where the event is handed over: for a subscriber with a buffer, when the event leaves it
+ * (conflation may replace an event after it passed, and the subscriber never sees it).
  */
-export const makeTickerThreshold = (threshold: number) => {
-  let lastSent: number | undefined
-  return (message: UpstreamMessage): SubscriptionEvent | undefined => {
-    if (message.event_type !== "ticker_sample") return message
-    const change = thresholdStep(lastSent, message.last, threshold)
+export class TickerThreshold {
+  private lastSent: number | undefined = undefined
+
+  constructor(readonly threshold: number) {}
+
+  /** The event to hand over, shared by subscribers that agree on the change; undefined skips the ticker. */
+  pass(ticker: TickerSample | TickerEvent): TickerEvent | undefined {
+    const change = thresholdStep(this.lastSent, ticker.last, this.threshold)
     if (Option.isNone(change)) return undefined
-    lastSent = message.last
-    return sharedTickerEvent(message, change.value)
+    this.lastSent = ticker.last
+    return sharedTickerEvent(ticker, change.value)
   }
 }
 
-/** What one subscription makes of each upstream message: undefined skips it. The caller ends after an error. */
-export const makeSubscriptionFilter = (subscription: Subscription) => {
-  const threshold = makeTickerThreshold(subscription.threshold)
+/** Ticker events for a subscriber handed each message as it arrives; other messages pass through untouched. */
+export const makeTickerThreshold = (threshold: number) => {
+  const ticker = new TickerThreshold(threshold)
+  return (message: UpstreamMessage): SubscriptionEvent | undefined =>
+    message.event_type === "ticker_sample" ? ticker.pass(message) : message
+}
+
+/**
+ * Every sample as a ticker event, for a subscriber that applies its threshold itself when it sends: the same object
+ * for all of them (encoded once), its `price_change_percent` (0) a placeholder that `TickerThreshold.pass` sets.
+ */
+const tickerCandidate = (message: UpstreamMessage): SubscriptionEvent =>
+  message.event_type === "ticker_sample" ? sharedTickerEvent(message, 0) : message
+
+/**
+ * What one subscription makes of each upstream message: undefined skips it. The caller ends after an error.
+ * `thresholdAtSend`: the subscriber applies the ticker threshold itself (a `TickerThreshold` where it sends), so
+ * tickers pass here unfiltered.
+ */
+export const makeSubscriptionFilter = (
+  subscription: Subscription,
+  options: { readonly thresholdAtSend?: boolean | undefined } = {}
+) => {
+  const ticker = options.thresholdAtSend === true ? tickerCandidate : makeTickerThreshold(subscription.threshold)
   return (message: UpstreamMessage): SubscriptionEvent | undefined =>
     message.event_type === "orderbook" && subscription.channel === "orderbook"
       ? sliceBook(message, subscription.depth)
-      : threshold(message)
+      : ticker(message)
 }
 
 /** A heartbeat every `interval`, the first one `interval` after the start. */

@@ -30,6 +30,8 @@ export interface SubscriptionRequest {
 
 /** Where one subscription's events go, synchronously, as its upstream publishes them. */
 export interface SubscriptionSink {
+  /** It applies the ticker threshold itself, where it sends (see `makeSubscriptionFilter`). */
+  readonly thresholdAtSend?: boolean
   readonly event: (event: SubscriptionEvent) => void
   /** After the error event that ends the subscription. */
   readonly end: () => void
@@ -257,7 +259,7 @@ export class UpstreamRegistry extends Effect.Service<UpstreamRegistry>()("app/Up
      */
     const attach = (subscription: Subscription, sink: SubscriptionSink): Effect.Effect<Detach> =>
       Effect.map(hold(subscription), ([holder, upstream]): Detach => {
-        const filter = makeSubscriptionFilter(subscription)
+        const filter = makeSubscriptionFilter(subscription, sink)
         let ended = false
         let attached = true
         const listener: Listener = (message) => {

@@ -1,7 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Option, Stream, TestClock } from "effect"
 import type { Subscription, SubscriptionEvent, TickerSample, UpstreamMessage } from "../../src/Streams/Events.js"
-import { heartbeats, makeSubscriptionFilter, makeTickerThreshold, thresholdStep } from "../../src/Streams/Operators.js"
+import {
+  heartbeats,
+  makeSubscriptionFilter,
+  makeTickerThreshold,
+  thresholdStep,
+  TickerThreshold
+} from "../../src/Streams/Operators.js"
 
 const sample = (last: number, timestamp = 0): TickerSample => ({
   event_type: "ticker_sample",
@@ -98,6 +104,47 @@ describe("ticker threshold", () => {
     // a late joiner's first event has a change of 0, not the +1 % the others saw: a different object
     expect(late[0]).not.toBe(a[1])
     expect(late[0]).toMatchObject({ last: 101, price_change_percent: 0 })
+  })
+})
+
+describe("ticker threshold applied where the subscriber sends", () => {
+  const tickerSubscription: Subscription = {
+    channel: "ticker",
+    exchange: "binance",
+    symbol: "BTC/USDT",
+    interval: null,
+    depth: 10,
+    threshold: 0.01
+  }
+
+  it("the fan-out passes every sample as one candidate event, shared by all such subscribers", () => {
+    const samples = samplesEverySecond([100, 100.5, 100.2])
+    const a = run(makeSubscriptionFilter(tickerSubscription, { thresholdAtSend: true }), samples)
+    const b = run(makeSubscriptionFilter({ ...tickerSubscription, threshold: 0.5 }, { thresholdAtSend: true }), samples)
+    expect(tickers(a)).toEqual([
+      { last: 100, pct: 0 },
+      { last: 100.5, pct: 0 },
+      { last: 100.2, pct: 0 }
+    ])
+    a.forEach((event, i) => expect(b[i]).toBe(event))
+  })
+
+  it("TickerThreshold measures a candidate from the last one it passed and sets its change", () => {
+    const [c100, c101, c100_5, c103] = run(
+      makeSubscriptionFilter(tickerSubscription, { thresholdAtSend: true }),
+      samplesEverySecond([100, 101, 100.5, 103])
+    ).flatMap((e) => (e.event_type === "ticker" ? [e] : []))
+    const one = new TickerThreshold(0.01)
+    const other = new TickerThreshold(0.01)
+    // the first candidate already says 0 %: it goes out as it is
+    expect(one.pass(c100!)).toBe(c100)
+    const sent101 = one.pass(c101!)
+    expect(sent101).toMatchObject({ last: 101, price_change_percent: 1 })
+    expect(one.pass(c100_5!)).toBeUndefined()
+    expect(one.pass(c103!)).toMatchObject({ last: 103, price_change_percent: ((103 - 101) / 101) * 100 })
+    // another subscriber that agrees on the change gets the very same object
+    expect(other.pass(c100!)).toBe(c100)
+    expect(other.pass(c101!)).toBe(sent101)
   })
 })
 
