@@ -5,7 +5,7 @@ import { readFile } from "node:fs/promises"
 import { dirname, join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { RouteNotFound } from "../Domain/Errors.js"
-import { observe } from "./Observability.js"
+import { makeObserve } from "./Observability.js"
 import { errorResponse } from "./Responses.js"
 import { pathOf } from "./RouteTable.js"
 
@@ -120,15 +120,17 @@ const asset = (dir: string, path: string) => {
  */
 export const DashboardRoutesFrom = (dir: string) =>
   HttpLayerRouter.middleware(
-    Effect.succeed((app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown>) =>
-      Effect.gen(function* () {
-        const request = yield* HttpServerRequest.HttpServerRequest
-        if (request.method !== "GET" && request.method !== "HEAD") return yield* app
-        const path = pathOf(request.url)
-        if (path === "/" && acceptsHtml(request.headers["accept"])) return yield* observe(indexPage(dir))
-        if (path.startsWith(ASSETS_PREFIX)) return yield* observe(asset(dir, path))
-        return yield* app
-      })
+    Effect.map(
+      makeObserve,
+      (observe) => (app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown>) =>
+        Effect.gen(function* () {
+          const request = yield* HttpServerRequest.HttpServerRequest
+          if (request.method !== "GET" && request.method !== "HEAD") return yield* app
+          const path = pathOf(request.url)
+          if (path === "/" && acceptsHtml(request.headers["accept"])) return yield* observe(indexPage(dir))
+          if (path.startsWith(ASSETS_PREFIX)) return yield* observe(asset(dir, path))
+          return yield* app
+        })
     ),
     { global: true }
   )

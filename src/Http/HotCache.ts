@@ -4,21 +4,22 @@ import type { IncomingMessage, ServerResponse } from "node:http"
 import { AppConfig } from "../AppConfig.js"
 import { LogSink, requestLogLine, type RequestLogLine } from "../Logging.js"
 import { cacheEvents } from "../Metrics.js"
-import { counterFor, histogramFor } from "./Observability.js"
+import { makeAdmissionPolicy, nodeAdmissionRequest, type RouteAdmission } from "./Admission.js"
+import { counterFor, durationMs, histogramFor, logRequest } from "./Observability.js"
 import { RateLimiter } from "./RateLimit.js"
 import { freshnessOf } from "./Responses.js"
-import { isUnlimited, pathOf, routeLabel } from "./RouteTable.js"
+import { pathOf, queryOf } from "./RouteTable.js"
 import { makeCorsPolicy, originOf } from "./Cors.js"
-import { addressOf, clientOf, keyId, makeKeyCheck, presentedKey } from "./Security.js"
 
 interface Entry {
   readonly body: Uint8Array
   /** When the body was fetched upstream (ms); the Age header counts from here. */
   readonly storedAt: number
   readonly ttlMs: number
-  readonly route: string
-  /** Whether the inbound rate limit counts this URL (its path is fixed, so decided once). */
-  readonly limited: boolean
+  readonly path: string
+  readonly query: string | undefined
+  /** What admission knows of the route: fixed for the URL, so looked up once. */
+  readonly route: RouteAdmission
   readonly length: string
   readonly requests: Metric.Metric.Counter<number>
   readonly duration: Metric.Metric.Histogram<number>
@@ -39,10 +40,10 @@ export interface HotCacheService {
 /**
  * The hot path for cached market answers. A fresh answer that the Effect path has just served (from Redis or
  * memory) is kept here by exact URL and served again directly from Node's request event until its TTL ends,
- * with the same headers, request log and metrics. API keys are checked here the same way, and the inbound rate limit
- * counts the request in the same RateLimiter before the answer is written: synchronously when local accounting may
- * decide, else after the round trip. Everything else — misses, stale answers, errors, unauthorized or limited requests,
- * other routes — takes the Effect path.
+ * with the same headers, request log and metrics. The same admission policy decides (Admission.ts: API keys, client
+ * id, rate-limit bucket), and the request is counted in the same RateLimiter before the answer is written:
+ * synchronously when local accounting may decide, else after the round trip. Everything else — misses, stale
+ * answers, errors, unauthorized or limited requests, other routes — takes the Effect path.
  */
 export class HotCache extends Context.Tag("app/HotCache")<HotCache, HotCacheService>() {}
 
@@ -56,8 +57,7 @@ export const HotCacheLive = Layer.effect(
     const rateLimit = yield* RateLimiter
     const sink = yield* Effect.serviceOption(LogSink)
     const runtime = yield* Effect.runtime<never>()
-    const authRequired = config.apiKeys.length > 0
-    const checkKey = makeKeyCheck(config.apiKeys)
+    const policy = makeAdmissionPolicy(config)
     const cors = makeCorsPolicy(config.corsOrigins)
     const logRequests = LogLevel.greaterThanEqual(LogLevel.Info, config.logLevel)
     const entries = new Map<string, Entry>()
@@ -68,33 +68,33 @@ export const HotCacheLive = Layer.effect(
       const fresh = freshnessOf(response)
       if (fresh === undefined || fresh.ttlMs <= 0) return
       if (entries.size >= MAX_ENTRIES) entries.delete(entries.keys().next().value ?? "")
-      const route = routeLabel(url)
+      const path = pathOf(url)
+      const route = policy.route("GET", path)
       const body = response.body.body
       entries.set(url, {
         body,
         storedAt: fresh.storedAt,
         ttlMs: fresh.ttlMs,
+        path,
+        query: queryOf(url),
         route,
-        limited: rateLimit.enabled && !isUnlimited(pathOf(url)),
         length: String(body.byteLength),
-        requests: counterFor(route, "GET", 200),
-        duration: histogramFor(route),
-        logLine: requestLogLine(route, "GET", 200, "HIT")
+        requests: counterFor(route.label, "GET", 200),
+        duration: histogramFor(route.label),
+        logLine: requestLogLine(route.label, "GET", 200, "HIT")
       })
     }
 
     // Observability's request log line: straight into the sink when there is one, without a fiber
     const log = Option.match(sink, {
-      onNone: () => (entry: Entry, durationMs: number, client: string) =>
+      onNone: () => (entry: Entry, seconds: number, client: string) =>
         Runtime.runSync(runtime)(
-          Effect.logInfo("http request").pipe(
-            Effect.annotateLogs({ method: "GET", route: entry.route, status: 200, durationMs, cache: "HIT", client })
-          )
+          logRequest({ method: "GET", route: entry.route.label, status: 200, seconds, cache: "HIT", client })
         ),
       onSome:
         ({ write }) =>
-        (entry: Entry, durationMs: number, client: string) =>
-          write(entry.logLine(durationMs, client))
+        (entry: Entry, seconds: number, client: string) =>
+          write(entry.logLine(durationMs(seconds), client))
     })
 
     const write = (
@@ -128,7 +128,7 @@ export const HotCacheLive = Layer.effect(
       entry.requests.unsafeUpdate(1, [])
       entry.duration.unsafeUpdate(seconds, [])
       hits.unsafeUpdate(1, [])
-      if (logRequests) log(entry, Math.round(seconds * 100_000) / 100, client)
+      if (logRequests) log(entry, seconds, client)
     }
 
     const serve = (request: IncomingMessage, response: ServerResponse, fallback: () => void): boolean => {
@@ -142,29 +142,16 @@ export const HotCacheLive = Layer.effect(
         entries.delete(url)
         return false
       }
-      let key: string | undefined
-      if (authRequired) {
-        const apiKey = request.headers["x-api-key"]
-        key = presentedKey({
-          "x-api-key": typeof apiKey === "string" ? apiKey : undefined,
-          authorization: request.headers["authorization"]
-        })
-        if (key === undefined || !checkKey(key)) return false
-      }
-      const client = authRequired && key !== undefined ? `key:${keyId(key)}` : "anonymous"
-      const origin = cors.headers(originOf(request.rawHeaders), entry.route)
-      if (!entry.limited) {
+      const verdict = policy.verdict(nodeAdmissionRequest(request, entry.path, entry.query), entry.route)
+      // refused: the Effect path answers with the 401
+      if (verdict.refusal !== undefined) return false
+      const client = verdict.client
+      const origin = cors.headers(originOf(request.rawHeaders), entry.route.label)
+      const bucket = verdict.bucket
+      if (bucket === undefined) {
         write(response, entry, started, client, {}, origin)
         return true
       }
-      // only read when trusted: the first look at `request.headers` builds the whole header object
-      const forwarded = config.trustProxy ? request.headers["x-forwarded-for"] : undefined
-      const address = addressOf(
-        request.socket.remoteAddress,
-        typeof forwarded === "string" ? forwarded : undefined,
-        config.trustProxy
-      )
-      const bucket = clientOf(key, authRequired, address)
       const local = rateLimit.tryLocal(bucket)
       if (local !== undefined) {
         write(response, entry, started, client, local.headers, origin)

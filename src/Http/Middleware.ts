@@ -9,7 +9,7 @@ import { HotCache } from "./HotCache.js"
 import { observe } from "./Observability.js"
 import { RateLimiterLive } from "./RateLimit.js"
 import { pathOf } from "./RouteTable.js"
-import { makeSecurity } from "./Security.js"
+import { makeAdmission } from "./Security.js"
 
 const DecodeErrorBody = Schema.parseJson(
   Schema.Struct({
@@ -73,12 +73,16 @@ export const handleErrors = <E, R>(app: Effect.Effect<HttpServerResponse.HttpSer
  */
 export const GlobalMiddleware = HttpLayerRouter.middleware(
   Effect.gen(function* () {
-    const security = yield* makeSecurity
+    const admission = yield* makeAdmission
     const cors = corsMiddleware(makeCorsPolicy((yield* AppConfig).corsOrigins))
     const hot = yield* Effect.serviceOption(HotCache)
     const remember = Option.isSome(hot) ? hot.value.remember : undefined
     return (app: Effect.Effect<HttpServerResponse.HttpServerResponse, unknown>) =>
-      observe(cors(mcpErrorsAsJsonRpc(handleErrors(security(app)))), remember)
+      Effect.gen(function* () {
+        // one verdict per request: the log line's client and the key and rate-limit checks
+        const verdict = admission.verdictOf(yield* HttpServerRequest.HttpServerRequest)
+        return yield* observe(verdict, cors(mcpErrorsAsJsonRpc(handleErrors(admission.guard(verdict, app)))), remember)
+      })
   }),
   { global: true }
 ).pipe(Layer.provide(RateLimiterLive))

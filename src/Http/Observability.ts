@@ -1,8 +1,8 @@
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { Effect, Metric, MetricLabel } from "effect"
+import { Effect, Metric, MetricLabel, Option } from "effect"
+import { AppConfig } from "../AppConfig.js"
 import { httpRequestDuration, httpRequests } from "../Metrics.js"
-import { routeLabel } from "./RouteTable.js"
-import { keyId, presentedKey } from "./Security.js"
+import { type AdmissionVerdict, makeAdmissionPolicy, platformAdmissionRequest } from "./Admission.js"
 
 type Counter = Metric.Metric.Counter<number>
 type Histogram = Metric.Metric.Histogram<number>
@@ -35,38 +35,48 @@ export const histogramFor = (route: string): Histogram => {
   return histogram
 }
 
-/** The log id of a request's client: its API key's id, or anonymous. */
-export const clientLabel = (key: string | undefined): string => (key === undefined ? "anonymous" : `key:${keyId(key)}`)
-
-/** The metrics and the one structured log line of a request, whichever path answered it. */
-export const recordRequest = (record: {
+/** What the request log line and the HTTP metrics of one request record. */
+export interface RequestRecord {
   readonly method: string
   readonly route: string
   readonly status: number
   readonly seconds: number
   readonly cache: string
+  /** The verdict's client (Admission.ts): the same rule on every path. */
   readonly client: string
-}) =>
+}
+
+/** A duration as the request log writes it: milliseconds with two decimals. */
+export const durationMs = (seconds: number): number => Math.round(seconds * 100_000) / 100
+
+/** The one request log line ("http request"); Logging.ts formats it with `requestLogLine` wherever it is written. */
+export const logRequest = (record: RequestRecord) =>
+  Effect.logInfo("http request").pipe(
+    Effect.annotateLogs({
+      method: record.method,
+      route: record.route,
+      status: record.status,
+      durationMs: durationMs(record.seconds),
+      cache: record.cache,
+      client: record.client
+    })
+  )
+
+/** The metrics and the one structured log line of a request, whichever path answered it. */
+export const recordRequest = (record: RequestRecord) =>
   Effect.gen(function* () {
     yield* Metric.increment(counterFor(record.route, record.method, record.status))
     yield* Metric.update(histogramFor(record.route), record.seconds)
-    yield* Effect.logInfo("http request").pipe(
-      Effect.annotateLogs({
-        method: record.method,
-        route: record.route,
-        status: record.status,
-        durationMs: Math.round(record.seconds * 100_000) / 100,
-        cache: record.cache,
-        client: record.client
-      })
-    )
+    yield* logRequest(record)
   })
 
 /**
- * One structured log line and the HTTP metrics per request (streams are logged when their response starts); fresh
- * market answers are handed to `remember` for the hot cache.
+ * One structured log line and the HTTP metrics per request (streams are logged when their response starts), with
+ * the route label and client of the request's admission verdict; fresh market answers are handed to `remember` for
+ * the hot cache.
  */
 export const observe = <E, R>(
+  verdict: AdmissionVerdict,
   app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
   remember?: (method: string, url: string, response: HttpServerResponse.HttpServerResponse) => void
 ) =>
@@ -77,14 +87,28 @@ export const observe = <E, R>(
     remember?.(request.method, request.url, response)
     yield* recordRequest({
       method: request.method,
-      route: routeLabel(request.url),
+      route: verdict.route.label,
       status: response.status,
       seconds: (performance.now() - started) / 1000,
       cache: response.headers["x-cache"] ?? "none",
-      client: clientLabel(presentedKey(request.headers))
+      client: verdict.client
     })
     return response
   })
+
+/**
+ * `observe` for a middleware that answers ahead of the global one (the dashboard's pages): it reaches the request's
+ * verdict itself, by the same policy. Without AppConfig (a bare router in tests) no API keys are configured.
+ */
+export const makeObserve = Effect.map(Effect.serviceOption(AppConfig), (config) => {
+  const policy = makeAdmissionPolicy(
+    Option.getOrElse(config, () => ({ apiKeys: [], trustProxy: false, rateLimitEnabled: false }))
+  )
+  return <E, R>(app: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+      observe(policy.verdict(platformAdmissionRequest(request)), app)
+    )
+})
 
 export const MetricsResponse = (text: string) =>
   HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8" })

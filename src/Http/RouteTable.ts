@@ -10,6 +10,12 @@ export const pathOf = (url: string): string => {
   return at < 0 ? url : url.slice(0, at)
 }
 
+/** The query of a request target (after "?"), if it has one. */
+export const queryOf = (url: string): string | undefined => {
+  const at = url.indexOf("?")
+  return at < 0 ? undefined : url.slice(at + 1)
+}
+
 /** The SSE stream routes, one per channel. */
 export const SSE_ROUTES: ReadonlyMap<string, StreamChannel> = new Map(
   STREAM_CHANNELS.map((channel) => [`/v1/stream/${channel}`, channel] as const)
@@ -44,11 +50,14 @@ const KNOWN_ROUTES: ReadonlySet<string> = new Set([
   ...WS_ROUTES.keys()
 ])
 
-/** The route label: the path of a known route, one bucket for everything else (label values stay bounded). */
-export const routeLabel = (url: string): string => {
-  const path = pathOf(url)
-  return KNOWN_ROUTES.has(path) ? path : "unmatched"
-}
+/** The route label of a path: the path of a known route, one bucket for everything else (label values stay bounded). */
+export const labelOf = (path: string): string => (KNOWN_ROUTES.has(path) ? path : "unmatched")
+
+/** The route label of a request target (see labelOf). */
+export const routeLabel = (url: string): string => labelOf(pathOf(url))
+
+/** Whether a path is a stream route (SSE or WebSocket). */
+export const isStreamRoute = (path: string): boolean => SSE_ROUTES.has(path) || WS_ROUTES.has(path)
 
 /** Whether a path is exempt from the rate limit (liveness, docs and the metrics scrape). */
 export const isUnlimited = (path: string): boolean => PUBLIC_PATHS.has(path) || path === "/metrics"

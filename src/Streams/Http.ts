@@ -4,10 +4,11 @@ import type { IncomingMessage } from "node:http"
 import type { AppConfig } from "../AppConfig.js"
 import { InternalError, InvalidParameter, UpstreamUnavailable } from "../Domain/Errors.js"
 import type { StreamChannel } from "../Exchange/Exchange.js"
-import { clientLabel, recordRequest } from "../Http/Observability.js"
+import { nodeAdmissionRequest } from "../Http/Admission.js"
+import { recordRequest } from "../Http/Observability.js"
 import { errorResponse, withHeaders } from "../Http/Responses.js"
-import { pathOf, routeLabel, SSE_ROUTES, STREAM_ROUTE_PATHS, WS_ROUTES } from "../Http/RouteTable.js"
-import { makeAdmission, presentedKey, queryKey } from "../Http/Security.js"
+import { pathOf, queryOf, SSE_ROUTES, STREAM_ROUTE_PATHS, WS_ROUTES } from "../Http/RouteTable.js"
+import { makeAdmission } from "../Http/Security.js"
 import type { Subscription } from "./Events.js"
 import { parseQuery } from "./Protocol.js"
 import { StreamHub } from "./StreamHub.js"
@@ -90,22 +91,12 @@ export const makeStreamAdmission = Effect.gen(function* () {
       const url = request.url ?? "/"
       const path = pathOf(url)
       const method = request.method ?? "GET"
-      const header = (name: string) => {
-        const value = request.headers[name]
-        return typeof value === "string" ? value : undefined
-      }
-      const fromQuery = queryKey(url)
-      const decision = yield* admit({
-        method,
-        path,
-        header,
-        remoteAddress: request.socket.remoteAddress,
-        queryKey: fromQuery
-      })
+      const admitted = admit.policy.verdict(nodeAdmissionRequest(request, path, queryOf(url)))
+      const decision = yield* admit.decide(admitted)
       let verdict: Verdict
       if (Either.isLeft(decision)) verdict = verdictOf(decision.left, undefined)
       else {
-        const decided = yield* decide(hub, path, url, header("upgrade")).pipe(
+        const decided = yield* decide(hub, path, url, request.headers.upgrade).pipe(
           Effect.catchAllDefect((defect) =>
             Effect.as(
               // the path only: the query may carry an api_key
@@ -126,13 +117,11 @@ export const makeStreamAdmission = Effect.gen(function* () {
       }
       yield* recordRequest({
         method,
-        route: routeLabel(url),
+        route: admitted.route.label,
         status: verdict.status,
         seconds: (performance.now() - started) / 1000,
         cache: "none",
-        client: clientLabel(
-          presentedKey({ "x-api-key": header("x-api-key"), authorization: header("authorization") }) ?? fromQuery
-        )
+        client: admitted.client
       })
       return verdict
     })
