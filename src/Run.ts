@@ -1,6 +1,7 @@
 import { NodeRuntime } from "@effect/platform-node"
 import { Cause, type ConfigError, Effect, Either, Layer, Option } from "effect"
 import { AppConfig, appConfig } from "./AppConfig.js"
+import { ClusterConfig } from "./Cluster/Config.js"
 import { CCXT_EXCHANGE_IDS } from "./Exchange/ccxtIds.js"
 import { canonicalExchangeId, suggestExchanges } from "./Exchange/symbols.js"
 import { LoggingLive } from "./Logging.js"
@@ -44,6 +45,9 @@ export const loadConfigOrExit = (): AppConfig => {
   if (Either.isLeft(result)) return exitInvalid(describeConfigError(result.left))
   const unknown = unknownEnabledExchanges(result.right.enabledExchanges, CCXT_EXCHANGE_IDS)
   if (unknown.length > 0) return exitInvalid(unknown.join("; "))
+  // read again when the cluster layer starts; checked here so a bad value is one plain line, not a failed layer
+  const cluster = Effect.runSync(Effect.either(ClusterConfig))
+  if (Either.isLeft(cluster)) return exitInvalid(describeConfigError(cluster.left))
   return new AppConfig(result.right)
 }
 

@@ -35,6 +35,17 @@ describe("ENABLED_EXCHANGES is checked against the installed ccxt at start-up", 
     )
   }, 60_000)
 
+  it("a bad cluster setting stops start-up with one line naming it", () => {
+    const result = startWith({ CLUSTER_ENABLED: "true", CLUSTER_LEASE_TTL: "0.1", PORT: "18932" })
+    expect(result.status).toBe(1)
+    expect(result.stdout).toBe("")
+    const lines = result.stderr.trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(
+      /^Invalid configuration: .*CLUSTER_LEASE_TTL must be a number of seconds >= 0\.3.*\. See \.env\.example\.$/
+    )
+  }, 60_000)
+
   it("a malformed REDIS_URL stops start-up without printing its password", () => {
     const result = startWith({ REDIS_ENABLED: "true", REDIS_URL: "http://:s3cret-pw@127.0.0.1:6379" })
     expect(result.status).toBe(1)
