@@ -18,7 +18,7 @@ const wsClients = Number(process.env.BENCH_WS ?? 5000)
 const sseClients = Number(process.env.BENCH_SSE ?? 1000)
 const clusterSubscribers = Number(process.env.BENCH_CLUSTER_SUBSCRIBERS ?? 6000)
 const clusterInstances = Number(process.env.BENCH_CLUSTER_INSTANCES ?? 3)
-const clusterRounds = Number(process.env.BENCH_CLUSTER_ROUNDS ?? 2)
+const clusterRounds = Number(process.env.BENCH_CLUSTER_ROUNDS ?? 3)
 const sections = ["cached", "coalescing", "fanout", "coldstart", "history", "cluster"]
 const only = (process.env.BENCH_ONLY ?? "").split(",").filter((name) => name !== "")
 const unknown = only.filter((name) => !sections.includes(name))
@@ -34,7 +34,7 @@ print("share the machine (loopback).")
 print()
 
 /** Prints the section's heading and body unless BENCH_ONLY leaves it out. */
-const section = async (name: string, heading: string, body: () => Promise<void>) => {
+const section = async (name: string, heading: string, body: () => Promise<unknown>) => {
   if (only.length > 0 && !only.includes(name)) return
   print(`#### ${heading}`)
   print()
