@@ -260,7 +260,7 @@ export const clusterSection = async (subscribers: number, instances: number, sec
     `one instance (cluster mode off) against ${r.instances} instances in cluster mode behind one private redis-server`,
     `(${each} clients on each instance's port). Every instance, redis-server and the load generator run in their own`,
     `process, the emulator in the benchmark's; all of them share the machine's ${machine().cores} cores, so the cluster's extra`,
-    `processes compete with the clients for the same CPU. Medians of ${r.rounds} round(s) of ${r.seconds} s, the two set-ups measured in`,
+    `processes compete with the clients for the same CPU. Medians of ${r.rounds} round${r.rounds === 1 ? "" : "s"} of ${r.seconds} s, the two set-ups measured in`,
     `turn; p99 per round: one instance ${perRound(r.single.p99s)} ms, cluster ${perRound(r.cluster.p99s)} ms.`,
     "",
     "| | messages/s delivered | tick-to-client p50 ms | p99 ms | upstream subscriptions | CPU of servers + Redis |",
