@@ -9,8 +9,7 @@ import { type AckEvent, type ErrorEvent, errorEvent, type Subscription, subscrip
 import type { Admission, Verdict } from "./Http.js"
 import { parseClientMessage } from "./Protocol.js"
 import { makeCorsPolicy, originOf, SECURITY_HEADERS } from "../Http/Cors.js"
-import { recordRequest } from "../Http/Observability.js"
-import { pathOf, routeLabel, SSE_ROUTES, WS_ROUTES } from "../Http/RouteTable.js"
+import { pathOf, SSE_ROUTES, WS_ROUTES } from "../Http/RouteTable.js"
 import type { StreamHub } from "./StreamHub.js"
 import { textFrame } from "./WsFrame.js"
 
@@ -132,22 +131,6 @@ const refuseUpgrade = (socket: Duplex, verdict: Verdict): void => {
   }
   lines.push(`content-length: ${verdict.body.byteLength}`, "connection: close", "", "")
   socket.end(Buffer.concat([Buffer.from(lines.join("\r\n")), verdict.body]))
-}
-
-/** A WebSocket upgrade from a page whose origin CORS_ORIGINS does not allow. */
-const forbiddenOrigin = (origin: string): Verdict => {
-  const body = new TextEncoder().encode(
-    JSON.stringify({
-      code: "origin_not_allowed",
-      message: `Origin ${origin} may not open WebSockets here; allowed origins are set by CORS_ORIGINS`
-    })
-  )
-  return {
-    status: 403,
-    headers: { "content-type": "application/json", "cache-control": "no-store", vary: "Origin" },
-    body,
-    admission: undefined
-  }
 }
 
 // module-level on purpose: a closure made next to the upgrade's request would keep that request alive with the socket
@@ -469,21 +452,6 @@ export const makeStreamGateway = (
     upgrade: (request, socket, head) => {
       if (!WS_ROUTES.has(pathOf(request.url ?? "/"))) return false
       socket.on("error", ignore)
-      const origin = request.headers.origin
-      if (!cors.allowsUpgrade(origin, request.headers.host)) {
-        refuseUpgrade(socket, forbiddenOrigin(origin ?? ""))
-        hub.runDetached(
-          recordRequest({
-            method: "GET",
-            route: routeLabel(request.url ?? "/"),
-            status: 403,
-            seconds: 0,
-            cache: "none",
-            client: "anonymous"
-          })
-        )
-        return true
-      }
       admit(request, (verdict) => {
         const admission = verdict.admission
         if (verdict.status !== 101 || admission?.kind !== "ws") return refuseUpgrade(socket, verdict)

@@ -1,10 +1,11 @@
 import { HttpLayerRouter, HttpServerRequest, type HttpServerResponse } from "@effect/platform"
 import { Effect, Either, Layer } from "effect"
 import type { IncomingMessage } from "node:http"
-import type { AppConfig } from "../AppConfig.js"
+import { AppConfig } from "../AppConfig.js"
 import { InternalError, InvalidParameter, UpstreamUnavailable } from "../Domain/Errors.js"
 import type { StreamChannel } from "../Exchange/Exchange.js"
 import { nodeAdmissionRequest } from "../Http/Admission.js"
+import { makeCorsPolicy } from "../Http/Cors.js"
 import { recordRequest } from "../Http/Observability.js"
 import { errorResponse, withHeaders } from "../Http/Responses.js"
 import { pathOf, queryOf, SSE_ROUTES, STREAM_ROUTE_PATHS, WS_ROUTES } from "../Http/RouteTable.js"
@@ -78,6 +79,19 @@ const verdictOf = (response: HttpServerResponse.HttpServerResponse, admission: A
 
 const internalError = errorResponse(new InternalError({ message: "Internal server error" }))
 
+/** A WebSocket upgrade from a page whose origin CORS_ORIGINS does not allow. */
+const forbiddenOrigin = (origin: string): Verdict => ({
+  status: 403,
+  headers: { "content-type": "application/json", "cache-control": "no-store", vary: "Origin" },
+  body: new TextEncoder().encode(
+    JSON.stringify({
+      code: "origin_not_allowed",
+      message: `Origin ${origin} may not open WebSockets here; allowed origins are set by CORS_ORIGINS`
+    })
+  ),
+  admission: undefined
+})
+
 /**
  * Admits a stream request for the gateway: the same admission policy (API keys, rate limit) and the same request log
  * line and metrics as every other request, then the route's own checks. The gateway serves what is admitted.
@@ -85,6 +99,7 @@ const internalError = errorResponse(new InternalError({ message: "Internal serve
 export const makeStreamAdmission = Effect.gen(function* () {
   const hub = yield* StreamHub
   const admit = yield* makeAdmission
+  const cors = makeCorsPolicy((yield* AppConfig).corsOrigins)
   return (request: IncomingMessage): Effect.Effect<Verdict> =>
     Effect.gen(function* () {
       const started = performance.now()
@@ -92,9 +107,13 @@ export const makeStreamAdmission = Effect.gen(function* () {
       const path = pathOf(url)
       const method = request.method ?? "GET"
       const admitted = admit.policy.verdict(nodeAdmissionRequest(request, path, queryOf(url)))
-      const decision = yield* admit.decide(admitted)
+      const origin = request.headers.origin
+      // CORS does not cover WebSockets: a page of an origin CORS_ORIGINS does not allow is refused before any key check
+      const forbidden = request.headers.upgrade !== undefined && !cors.allowsUpgrade(origin, request.headers.host)
+      const decision = forbidden ? undefined : yield* admit.decide(admitted)
       let verdict: Verdict
-      if (Either.isLeft(decision)) verdict = verdictOf(decision.left, undefined)
+      if (decision === undefined) verdict = forbiddenOrigin(origin ?? "")
+      else if (Either.isLeft(decision)) verdict = verdictOf(decision.left, undefined)
       else {
         const decided = yield* decide(hub, path, url, request.headers.upgrade).pipe(
           Effect.catchAllDefect((defect) =>

@@ -1,7 +1,7 @@
 import { HttpLayerRouter, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Logger, ManagedRuntime } from "effect"
-import { createServer } from "node:http"
+import { createServer, request as httpRequest } from "node:http"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { AppConfig } from "../../src/AppConfig.js"
 import { MemoryKvCacheLive } from "../../src/Cache/Memory.js"
@@ -107,6 +107,17 @@ const call = async (target: Target, path: string, headers: Record<string, string
     json: text === "" ? undefined : (JSON.parse(text) as unknown),
     logs
   }
+}
+
+/** The request log lines written since `before`, once there is one (a refused upgrade logs after it answered). */
+const waitForLog = async (target: Target, before: number) => {
+  const lines = () =>
+    target.logged.lines
+      .slice(before)
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line["message"] === "http request")
+  for (let i = 0; i < 100 && lines().length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20))
+  return lines()
 }
 
 /** What admission decides, as a client and the log see it; the 429's seconds are compared to its own headers. */
@@ -325,6 +336,39 @@ describe("one admission policy: stream gateway and Effect path", () => {
       remaining: "0",
       client: beta
     })
+  })
+
+  it("a WebSocket upgrade refused for its Origin is logged with the policy's client", async () => {
+    const alpha = `key:${keyId("alpha-key")}`
+    const before = front.logged.lines.length
+    const { port } = new URL(front.base)
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const request = httpRequest({
+        host: "127.0.0.1",
+        port,
+        path: "/ws/ticker?exchange=binance&symbol=BTC/USDT&api_key=alpha-key",
+        headers: {
+          connection: "Upgrade",
+          upgrade: "websocket",
+          "sec-websocket-version": "13",
+          "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+          origin: "https://elsewhere.example"
+        }
+      })
+      request.on("response", (response) => {
+        let body = ""
+        response.on("data", (chunk: Buffer) => (body += chunk.toString()))
+        response.on("end", () => resolve({ status: response.statusCode ?? 0, body }))
+      })
+      request.on("upgrade", () => reject(new Error("upgraded")))
+      request.on("error", reject)
+      request.end()
+    })
+    expect(answer.status).toBe(403)
+    expect((JSON.parse(answer.body) as { code: string }).code).toBe("origin_not_allowed")
+    const logged = await waitForLog(front, before)
+    const fields = logged.map((line) => line["annotations"] as Record<string, unknown>)
+    expect(fields.map((a) => [a["route"], a["status"], a["client"]])).toEqual([["/ws/ticker", 403, alpha]])
   })
 
   it("never writes a key into a log line or a metric", async () => {
