@@ -12,6 +12,12 @@ export interface LoadResult {
 
 const TICKER = "/v1/markets/ticker?exchange=binance&symbol=BTC/USDT"
 
+/** Node writes these itself on every answer, the baseline's too. */
+const NODE_HEADERS: ReadonlySet<string> = new Set(["date", "connection", "keep-alive", "transfer-encoding"])
+
+const answerHeaders = (response: Response): Record<string, string> =>
+  Object.fromEntries([...response.headers].filter(([name]) => !NODE_HEADERS.has(name)))
+
 const load = async (url: string, seconds: number) => {
   const result = await autocannon({ url, connections: 64, duration: seconds })
   return {
@@ -70,21 +76,25 @@ export const cachedTicker = async (seconds: number, rounds: number) => {
   const servers: Array<{ name: string; url: string; stop: () => Promise<void> }> = []
   try {
     let body = ""
+    let headers: Record<string, string> | undefined
     for (const [name, env] of variants) {
       const server = await startServer({ ...common, ...env })
       servers.push({ name, url: server.url + TICKER, stop: server.stop })
       const first = await fetch(server.url + TICKER)
       body = await first.text()
       if (first.status !== 200) throw new Error(`warm-up failed: ${first.status} ${body}`)
+      // the default server's cached answer as it goes out: the baseline sends the same headers
+      if (headers === undefined) headers = answerHeaders(await fetch(server.url + TICKER))
     }
     const port = await freePort()
     const baseline = startProcess(["bench/baseline-server.mjs"], {
       PORT: String(port),
       HOST: "127.0.0.1",
-      BASELINE_BODY: body
+      BASELINE_BODY: body,
+      BASELINE_HEADERS: JSON.stringify(headers ?? {})
     })
     servers.unshift({
-      name: "bare node:http, same bytes (baseline)",
+      name: "bare node:http, same status, headers and body (baseline)",
       url: `http://127.0.0.1:${port}${TICKER}`,
       stop: baseline.stop
     })

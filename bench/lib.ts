@@ -60,7 +60,9 @@ export const startProcess = (args: ReadonlyArray<string>, env: Record<string, st
 /** Starts the compiled server on a free port and waits for /v1/health. */
 export const startServer = async (env: Record<string, string>) => {
   const port = await freePort()
-  const child = startProcess(["dist/bundle/main.mjs"], { HOST: "127.0.0.1", PORT: String(port), ...env })
+  // BENCH_SERVER_BUNDLE: another build's bundle (an earlier commit's), measured with this harness
+  const bundle = process.env.BENCH_SERVER_BUNDLE ?? "dist/bundle/main.mjs"
+  const child = startProcess([bundle], { HOST: "127.0.0.1", PORT: String(port), ...env })
   const url = `http://127.0.0.1:${port}`
   await waitFor200(`${url}/v1/health`, performance.now(), 30_000, child.process)
   return { ...child, url, port }
