@@ -1,4 +1,5 @@
 import autocannon from "autocannon"
+import { readFileSync } from "node:fs"
 import { startEmulator } from "../src/emulator/index.js"
 import { fmt, freePort, median, startProcess, startServer, waitFor200 } from "./lib.js"
 
@@ -8,6 +9,28 @@ export interface LoadResult {
   readonly p50: number
   readonly p99: number
   readonly errors: number
+  /** CPU time of the serving process per answer, in µs, under a fixed request rate. */
+  readonly cpuUs: number
+}
+
+/** The fixed rate of the CPU measurement: below what the slowest target answers, so every target serves all of it. */
+export const FIXED_RATE = Number(process.env.BENCH_FIXED_RATE ?? 5000)
+
+/** User + system CPU seconds of a process so far (Linux /proc; clock ticks of 10 ms). */
+const cpuSeconds = (pid: number | undefined): number => {
+  if (pid === undefined) return NaN
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? []
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/**
+ * CPU per answer at a fixed rate: unlike requests/s at saturation, it does not depend on how the scheduler shares the
+ * two cores between the load generator and the server, so it moves far less from run to run.
+ */
+const cpuPerAnswer = async (url: string, pid: number | undefined, seconds: number) => {
+  const before = cpuSeconds(pid)
+  const result = await autocannon({ url, connections: 64, duration: seconds, overallRate: FIXED_RATE })
+  return ((cpuSeconds(pid) - before) * 1e6) / Math.max(1, result.requests.total)
 }
 
 const TICKER = "/v1/markets/ticker?exchange=binance&symbol=BTC/USDT"
@@ -73,13 +96,13 @@ export const cachedTicker = async (seconds: number, rounds: number) => {
     ],
     ["server, memory cache, no rate limit, logs off", { REDIS_ENABLED: "false", RATE_LIMIT_ENABLED: "false" }]
   ]
-  const servers: Array<{ name: string; url: string; stop: () => Promise<void> }> = []
+  const servers: Array<{ name: string; url: string; pid: number | undefined; stop: () => Promise<void> }> = []
   try {
     let body = ""
     let headers: Record<string, string> | undefined
     for (const [name, env] of variants) {
       const server = await startServer({ ...common, ...env })
-      servers.push({ name, url: server.url + TICKER, stop: server.stop })
+      servers.push({ name, url: server.url + TICKER, pid: server.process.pid, stop: server.stop })
       const first = await fetch(server.url + TICKER)
       body = await first.text()
       if (first.status !== 200) throw new Error(`warm-up failed: ${first.status} ${body}`)
@@ -96,6 +119,7 @@ export const cachedTicker = async (seconds: number, rounds: number) => {
     servers.unshift({
       name: "bare node:http, same status, headers and body (baseline)",
       url: `http://127.0.0.1:${port}${TICKER}`,
+      pid: baseline.process.pid,
       stop: baseline.stop
     })
     await waitFor200(`http://127.0.0.1:${port}/`, performance.now())
@@ -105,9 +129,14 @@ export const cachedTicker = async (seconds: number, rounds: number) => {
     for (let round = 0; round < rounds; round++) {
       for (const [i, s] of servers.entries()) samples[i]?.push(await load(s.url, seconds))
     }
+    const cpu = servers.map(() => [] as Array<number>)
+    for (let round = 0; round < 3; round++) {
+      for (const [i, s] of servers.entries()) cpu[i]?.push(await cpuPerAnswer(s.url, s.pid, seconds))
+    }
     return servers.map((s, i): LoadResult => {
       const runs = samples[i] ?? []
       return {
+        cpuUs: median(cpu[i] ?? []),
         name: s.name,
         rps: median(runs.map((r) => r.rps)),
         p50: median(runs.map((r) => r.p50)),
@@ -123,13 +152,14 @@ export const cachedTicker = async (seconds: number, rounds: number) => {
 
 export const cachedTickerTable = (results: ReadonlyArray<LoadResult>) => {
   const baseline = results[0]?.rps ?? NaN
+  const baselineCpu = results[0]?.cpuUs ?? NaN
   const rows = results.map(
     (r) =>
-      `| ${r.name} | ${fmt(r.rps)} | ${fmt((r.rps / baseline) * 100)} % | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${r.errors} |`
+      `| ${r.name} | ${fmt(r.rps)} | ${fmt((r.rps / baseline) * 100)} % | ${fmt(r.p50, 1)} | ${fmt(r.p99, 1)} | ${r.errors} | ${fmt(r.cpuUs, 1)} | ${fmt((baselineCpu / r.cpuUs) * 100)} % |`
   )
   return [
-    "| cached `/v1/markets/ticker`, 64 connections | requests/s | vs baseline | p50 ms | p99 ms | errors |",
-    "| --- | ---: | ---: | ---: | ---: | ---: |",
+    `| cached \`/v1/markets/ticker\`, 64 connections | requests/s | vs baseline | p50 ms | p99 ms | errors | CPU µs per answer at ${fmt(FIXED_RATE)}/s | CPU vs baseline |`,
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ...rows
   ].join("\n")
 }
