@@ -32,7 +32,8 @@ export const isRedisUrl = (raw: string): boolean => {
 export const defaultHost = (interfaces: NodeJS.Dict<ReadonlyArray<{ readonly family: string | number }>>): string =>
   Object.values(interfaces).some((list) => list?.some((i) => i.family === "IPv6" || i.family === 6)) ? "::" : "0.0.0.0"
 
-const seconds = (name: string, fallback: number, min = 0) =>
+/** A number of seconds from the environment, at least `min`, as a Duration rounded to the millisecond. */
+export const seconds = (name: string, fallback: number, min = 0) =>
   Config.number(name).pipe(
     Config.withDefault(fallback),
     Config.validate({

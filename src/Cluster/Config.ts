@@ -1,5 +1,5 @@
-import { Config } from "effect"
-import { isRedisUrl } from "../AppConfig.js"
+import { Config, Duration } from "effect"
+import { isRedisUrl, seconds } from "../AppConfig.js"
 import { randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 
@@ -21,14 +21,7 @@ export interface ClusterSettings {
 export const makeInstanceId = (): string => `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`
 
 const secondsMs = (name: string, fallback: number, min: number) =>
-  Config.number(name).pipe(
-    Config.withDefault(fallback),
-    Config.validate({
-      message: `${name} must be a number of seconds >= ${min}`,
-      validation: (n) => Number.isFinite(n) && n >= min
-    }),
-    Config.map((n) => Math.round(n * 1000))
-  )
+  seconds(name, fallback, min).pipe(Config.map(Duration.toMillis))
 
 /** Cluster settings from the environment: CLUSTER_ENABLED, CLUSTER_LEASE_TTL, CLUSTER_KEY_PREFIX, REDIS_URL, STREAM_IDLE_GRACE. */
 export const ClusterConfig: Config.Config<ClusterSettings> = Config.all({
