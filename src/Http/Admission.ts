@@ -6,8 +6,10 @@ import { isStreamRoute, isUnlimited, labelOf, pathOf, PUBLIC_PATHS, queryOf } fr
 
 const digest = (value: string) => createHash("sha256").update(value).digest()
 
+const idOf = (hash: Buffer): string => hash.toString("hex", 0, 6)
+
 /** A short, non-reversible id of a key for logs and rate-limit buckets; the key itself is never stored. */
-export const keyId = (key: string): string => digest(key).toString("hex", 0, 6)
+export const keyId = (key: string): string => idOf(digest(key))
 
 /** The headers admission may read. */
 export type AdmissionHeader = "x-api-key" | "authorization" | "x-forwarded-for"
@@ -35,18 +37,9 @@ export interface RouteAdmission {
   readonly stream: boolean
 }
 
-/** A key the request presented; the key itself never leaves this module. */
-export interface PresentedKey {
-  readonly id: string
-  readonly valid: boolean
-  readonly from: "header" | "query"
-}
-
 /** The admission policy's answer for one request, except the rate-limit count (see Security.ts and HotCache.ts). */
 export interface AdmissionVerdict {
   readonly route: RouteAdmission
-  /** The key presented, when API keys are configured; without API_KEYS keys are not looked at. */
-  readonly key: PresentedKey | undefined
   /** Why the request is refused with 401, if it is. */
   readonly refusal: "missing_key" | "invalid_key" | undefined
   /** The client of the request log: `key:<id>` for a key presented while API keys are configured, else anonymous. */
@@ -119,16 +112,11 @@ export const makeAdmissionPolicy = (settings: AdmissionSettings): AdmissionPolic
   }
 
   /** X-API-Key, else an Authorization bearer token, else (stream routes only) the `api_key` query parameter. */
-  const presented = (
-    request: AdmissionRequest,
-    facts: RouteAdmission
-  ): readonly [string, "header" | "query"] | undefined => {
+  const presented = (request: AdmissionRequest, facts: RouteAdmission): string | undefined => {
     const header =
       nonEmpty(request.header("x-api-key")) ?? /^Bearer\s+(\S+)\s*$/i.exec(request.header("authorization") ?? "")?.[1]
-    if (header !== undefined) return [header, "header"]
-    if (!facts.stream || request.query === undefined) return undefined
-    const query = nonEmpty(new URLSearchParams(request.query).get("api_key") ?? undefined)
-    return query === undefined ? undefined : [query, "query"]
+    if (header !== undefined || !facts.stream || request.query === undefined) return header
+    return nonEmpty(new URLSearchParams(request.query).get("api_key") ?? undefined)
   }
 
   const verdict = (
@@ -138,7 +126,6 @@ export const makeAdmissionPolicy = (settings: AdmissionSettings): AdmissionPolic
     if (!authRequired) {
       return {
         route: facts,
-        key: undefined,
         refusal: undefined,
         client: ANONYMOUS,
         bucket: facts.limited ? `ip:${address(request)}` : undefined
@@ -148,19 +135,16 @@ export const makeAdmissionPolicy = (settings: AdmissionSettings): AdmissionPolic
     if (found === undefined) {
       return {
         route: facts,
-        key: undefined,
         refusal: facts.open ? undefined : "missing_key",
         client: ANONYMOUS,
         bucket: undefined
       }
     }
-    const hash = digest(found[0])
-    const id = hash.toString("hex", 0, 6)
+    const hash = digest(found)
     const valid = matches(hash)
-    const client = `key:${id}`
+    const client = `key:${idOf(hash)}`
     return {
       route: facts,
-      key: { id, valid, from: found[1] },
       refusal: valid || facts.open ? undefined : "invalid_key",
       client,
       bucket: valid && facts.limited ? client : undefined

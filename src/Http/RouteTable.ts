@@ -53,9 +53,6 @@ const KNOWN_ROUTES: ReadonlySet<string> = new Set([
 /** The route label of a path: the path of a known route, one bucket for everything else (label values stay bounded). */
 export const labelOf = (path: string): string => (KNOWN_ROUTES.has(path) ? path : "unmatched")
 
-/** The route label of a request target (see labelOf). */
-export const routeLabel = (url: string): string => labelOf(pathOf(url))
-
 /** Whether a path is a stream route (SSE or WebSocket). */
 export const isStreamRoute = (path: string): boolean => SSE_ROUTES.has(path) || WS_ROUTES.has(path)
 
