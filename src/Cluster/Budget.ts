@@ -1,6 +1,6 @@
 import { Effect, Option, Schema } from "effect"
 import { RateLimited, UpstreamUnavailable } from "../Domain/Errors.js"
-import { Rejected } from "../Resilience/Circuit.js"
+import { bannedError, Rejected, retryAfterSeconds, slowDownError } from "../Resilience/Circuit.js"
 import { type Budget, makeLazyLimiters, type OutboundLimiter } from "../Resilience/Limiter.js"
 import type { ClusterConnection, ClusterRedisError } from "./Connection.js"
 
@@ -67,8 +67,6 @@ export const makeSharedCircuit = (conn: ClusterConnection, exchange: string): Sh
   }
 }
 
-const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000))
-
 /** What an exchange's answer says about pausing everyone: a 418 ban or a 429 with its Retry-After. */
 export const pauseOf = (error: unknown): Option.Option<SharedPause> => {
   if (error instanceof UpstreamUnavailable && error.code === "upstream_banned") {
@@ -102,9 +100,9 @@ export const makeSharedLimiter = (
     new Rejected({
       error: new RateLimited({
         code: "upstream_rate_limited",
-        message: `The cluster's request budget for ${exchange} (${Math.round(rps * 100) / 100} per second) is used up; retry in ${seconds(waitMs)} s`,
+        message: `The cluster's request budget for ${exchange} (${Math.round(rps * 100) / 100} per second) is used up; retry in ${retryAfterSeconds(waitMs)} s`,
         source: exchange,
-        retryAfter: seconds(waitMs)
+        retryAfter: retryAfterSeconds(waitMs)
       })
     })
 
@@ -112,18 +110,8 @@ export const makeSharedLimiter = (
     new Rejected({
       error:
         pause.reason === "banned"
-          ? new UpstreamUnavailable({
-              code: "upstream_banned",
-              message: `${exchange} has banned this cluster for exceeding its rate limits (HTTP 418); no requests are sent to it for another ${seconds(pause.retryAfterMs)} s`,
-              source: exchange,
-              retryAfter: seconds(pause.retryAfterMs)
-            })
-          : new RateLimited({
-              code: "upstream_rate_limited",
-              message: `${exchange} asked this cluster to slow down (HTTP 429); no requests are sent to it for another ${seconds(pause.retryAfterMs)} s`,
-              source: exchange,
-              retryAfter: seconds(pause.retryAfterMs)
-            })
+          ? bannedError(exchange, "this cluster", pause.retryAfterMs)
+          : slowDownError(exchange, "this cluster", pause.retryAfterMs)
     })
 
   const run = <A, E, R>(cost: number, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | Rejected, R> =>

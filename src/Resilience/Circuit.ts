@@ -62,7 +62,26 @@ type Admission =
   | { readonly _tag: "Wait"; readonly ms: number }
   | { readonly _tag: "Reject"; readonly error: UpstreamUnavailable | RateLimited }
 
-const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000))
+/** Whole seconds a client waits for `ms`, at least 1 (the Retry-After of every refusal). */
+export const retryAfterSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000))
+
+/** The refusal while an exchange's 418 ban lasts `ms` more; `who` is what it banned (this server, this cluster). */
+export const bannedError = (exchange: string, who: string, ms: number): UpstreamUnavailable =>
+  new UpstreamUnavailable({
+    code: "upstream_banned",
+    message: `${exchange} has banned ${who} for exceeding its rate limits (HTTP 418); no requests are sent to it for another ${retryAfterSeconds(ms)} s`,
+    source: exchange,
+    retryAfter: retryAfterSeconds(ms)
+  })
+
+/** The refusal while an exchange's 429 pause lasts `ms` more; `who` is whom it asked to slow down. */
+export const slowDownError = (exchange: string, who: string, ms: number): RateLimited =>
+  new RateLimited({
+    code: "upstream_rate_limited",
+    message: `${exchange} asked ${who} to slow down (HTTP 429); no requests are sent to it for another ${retryAfterSeconds(ms)} s`,
+    source: exchange,
+    retryAfter: retryAfterSeconds(ms)
+  })
 
 /** "failed once", "failed 3 times": a probe that fails opens the circuit after a single failure. */
 export const failedInARow = (failures: number): string =>
@@ -97,20 +116,14 @@ export const makeCircuit = (exchange: string, settings: CircuitSettings): Effect
     const annotations = { component: "resilience", exchange }
 
     const openError = (s: State, now: number) => {
-      const retryAfter = seconds(s.until - now)
-      return s.reason === "banned"
-        ? new UpstreamUnavailable({
-            code: "upstream_banned",
-            message: `${exchange} has banned this server for exceeding its rate limits (HTTP 418); no requests are sent to it for another ${retryAfter} s`,
-            source: exchange,
-            retryAfter
-          })
-        : new UpstreamUnavailable({
-            code: "upstream_unavailable",
-            message: `${exchange} ${failedInARow(s.failures)}; requests to it are paused for another ${retryAfter} s`,
-            source: exchange,
-            retryAfter
-          })
+      if (s.reason === "banned") return bannedError(exchange, "this server", s.until - now)
+      const retryAfter = retryAfterSeconds(s.until - now)
+      return new UpstreamUnavailable({
+        code: "upstream_unavailable",
+        message: `${exchange} ${failedInARow(s.failures)}; requests to it are paused for another ${retryAfter} s`,
+        source: exchange,
+        retryAfter
+      })
     }
 
     const probingError = new UpstreamUnavailable({
@@ -120,13 +133,7 @@ export const makeCircuit = (exchange: string, settings: CircuitSettings): Effect
       retryAfter: 1
     })
 
-    const quietError = (ms: number) =>
-      new RateLimited({
-        code: "upstream_rate_limited",
-        message: `${exchange} asked this server to slow down (HTTP 429); no requests are sent to it for another ${seconds(ms)} s`,
-        source: exchange,
-        retryAfter: seconds(ms)
-      })
+    const quietError = (ms: number) => slowDownError(exchange, "this server", ms)
 
     const transition = (before: State, after: State, now: number) => {
       if (before.mode === after.mode && before.reason === after.reason) return Effect.void
@@ -247,9 +254,9 @@ export const makeCircuit = (exchange: string, settings: CircuitSettings): Effect
       return {
         state: open ? "open" : halfOpen ? "half-open" : "closed",
         reason: s.mode === "closed" ? null : s.reason,
-        retryAfter: open ? seconds(s.until - now) : null,
+        retryAfter: open ? retryAfterSeconds(s.until - now) : null,
         consecutiveFailures: s.failures,
-        rateLimitedFor: now < s.quietUntil ? seconds(s.quietUntil - now) : null
+        rateLimitedFor: now < s.quietUntil ? retryAfterSeconds(s.quietUntil - now) : null
       } satisfies CircuitSnapshot
     })
 
