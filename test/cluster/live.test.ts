@@ -1,16 +1,14 @@
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Stream } from "effect"
 import { makeSharedCircuit } from "../../src/Cluster/Budget.js"
 import { Cluster, ClusterLive, clusterHealth, ClusterUpstreams, ClusterUpstreamsLive } from "../../src/Cluster/Live.js"
-import { scopedRedisWithClient } from "../support/redisScoped.js"
-import { eventually, scopedQuietly } from "./support.js"
+import { clusterTest, eventually } from "./support.js"
 
 describe("ClusterLive layers and health (real redis-server)", () => {
-  it.live(
+  clusterTest(
     "layers from the environment; health shows the mode, each market's role and each exchange's shared pause",
-    () =>
+    ({ redis, raw }) =>
       Effect.gen(function* () {
-        const { redis, raw } = yield* scopedRedisWithClient
         const env = new Map([
           ["CLUSTER_ENABLED", "true"],
           ["CLUSTER_LEASE_TTL", "0.9"],
@@ -56,7 +54,6 @@ describe("ClusterLive layers and health (real redis-server)", () => {
         const local = yield* health()
         expect([local.mode, local.circuits]).toEqual(["local", {}])
         expect(local.markets).toEqual([{ market: "kraken ticker ETH/USD ", role: "local", subscribers: 1 }])
-      }).pipe(scopedQuietly),
-    30_000
+      })
   )
 })

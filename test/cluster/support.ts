@@ -1,12 +1,25 @@
+import { it } from "@effect/vitest"
 import { Effect, Logger, type Scope } from "effect"
 import { createConnection, createServer, type Socket } from "node:net"
 import { type ClusterConnection, makeClusterConnection } from "../../src/Cluster/Connection.js"
+import { scopedRedisWithClient } from "../support/redisScoped.js"
 
 export const PREFIX = "test:cluster:"
 
 /** A cluster connection for one simulated instance. */
 export const connect = (url: string, instanceId: string): Effect.Effect<ClusterConnection, never, Scope.Scope> =>
   makeClusterConnection({ url, keyPrefix: PREFIX, instanceId, maxReconnectDelayMs: 200 })
+
+/** `Effect.forEach` over a list of names written out in the test, typed as a tuple of the same length. */
+export const forEachName = <const Names extends ReadonlyArray<string>, A, E, R>(
+  names: Names,
+  f: (name: string) => Effect.Effect<A, E, R>
+): Effect.Effect<{ -readonly [K in keyof Names]: A }, E, R> =>
+  Effect.forEach(names, f) as Effect.Effect<{ -readonly [K in keyof Names]: A }, E, R>
+
+/** One cluster connection per instance id, in order: `const [a, b] = yield* connectEach(url, ["a", "b"])`. */
+export const connectEach = <const Ids extends ReadonlyArray<string>>(url: string, ids: Ids) =>
+  forEachName(ids, (id) => connect(url, id))
 
 export interface CuttableLink {
   readonly url: string
@@ -70,3 +83,12 @@ export const eventually = (check: () => boolean, timeoutMs: number, what: string
 /** A test body in its scope, with the cluster's log lines (mode changes, takeovers) kept out of the test output. */
 export const scopedQuietly = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, Scope.Scope>> =>
   body.pipe(Effect.scoped, Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))
+
+type RedisFixture = Effect.Effect.Success<typeof scopedRedisWithClient>
+
+/** A test against a private redis-server and a raw client on it, both gone with the test, the cluster's logs kept out. */
+export const clusterTest = <A, E>(
+  name: string,
+  body: (fixture: RedisFixture) => Effect.Effect<A, E, Scope.Scope>,
+  timeoutMs = 30_000
+) => it.live(name, () => scopedQuietly(Effect.flatMap(scopedRedisWithClient, body)), timeoutMs)

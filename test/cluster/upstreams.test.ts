@@ -1,11 +1,10 @@
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect } from "@effect/vitest"
 import { Effect, Exit, Fiber, Schedule, Scope, Stream, SubscriptionRef } from "effect"
 import type { ClusterEvent } from "../../src/Cluster/Bus.js"
 import type { ClusterMode } from "../../src/Cluster/Connection.js"
 import { leaseKeys } from "../../src/Cluster/Lease.js"
 import { makeClusterUpstreams } from "../../src/Cluster/Upstreams.js"
-import { scopedRedisWithClient } from "../support/redisScoped.js"
-import { connect, cuttableLink, eventually, scopedQuietly } from "./support.js"
+import { clusterTest, connect, cuttableLink, eventually, forEachName } from "./support.js"
 
 const MARKET = "binance trades BTC/USDT "
 const FAST = { leaseTtlMs: 900, renewEveryMs: 300, idleGraceMs: 500 }
@@ -67,20 +66,24 @@ const instance = (url: string, name: string, probe: Probe, settings = FAST) =>
     return { name, conn, upstreams, received, consumer }
   })
 
+/** A probe for instances that are yet to start. */
+const newProbe = (): Probe => ({ starts: [], running: new Set() })
+
+/** One instance per name on `url`, started in order: the first owns the market. */
+const instances = <const Names extends ReadonlyArray<string>>(url: string, probe: Probe, names: Names) =>
+  forEachName(names, (name) => instance(url, name, probe))
+
 /** Each consecutive pair of trades from one owner is numbered n, n + 1: no event was lost. */
 const contiguous = (list: ReadonlyArray<{ by: string; n: number }>) =>
   list.every((t, i) => i === 0 || t.by !== list[i - 1]?.by || t.n === (list[i - 1]?.n ?? 0) + 1)
 
 describe("ClusterUpstreams: one upstream per market for the cluster (real redis-server)", () => {
-  it.live(
+  clusterTest(
     "three instances on one market: exactly one runs the upstream, all get every event, late joiners get the snapshot at once",
-    () =>
+    ({ redis }) =>
       Effect.gen(function* () {
-        const { redis } = yield* scopedRedisWithClient
-        const probe: Probe = { starts: [], running: new Set() }
-        const a = yield* instance(redis.url, "a", probe)
-        const b = yield* instance(redis.url, "b", probe)
-        const c = yield* instance(redis.url, "c", probe)
+        const probe = newProbe()
+        const [a, b, c] = yield* instances(redis.url, probe, ["a", "b", "c"])
         yield* eventually(() => [a, b, c].every((i) => trades(i.received).length >= 20), 10_000, "20 trades each")
         expect(probe.starts).toEqual(["a"])
         expect([...probe.running]).toEqual(["a"])
@@ -124,20 +127,17 @@ describe("ClusterUpstreams: one upstream per market for the cluster (real redis-
           markets: [{ market: MARKET, role: "follower", subscribers: 2 }]
         })
         expect((yield* a.upstreams.stats).markets).toEqual([{ market: MARKET, role: "owner", subscribers: 1 }])
-      }).pipe(scopedQuietly),
-    30_000
+      })
   )
 
-  it.live(
+  clusterTest(
     "the owner is cut off from Redis: another instance takes over within the TTL and a period, followers see reconnecting then live",
-    () =>
+    ({ redis }) =>
       Effect.gen(function* () {
-        const { redis } = yield* scopedRedisWithClient
-        const probe: Probe = { starts: [], running: new Set() }
+        const probe = newProbe()
         const linkA = yield* cuttableLink(redis.port)
         const a = yield* instance(linkA.url, "a", probe)
-        const b = yield* instance(redis.url, "b", probe)
-        const c = yield* instance(redis.url, "c", probe)
+        const [b, c] = yield* instances(redis.url, probe, ["b", "c"])
         yield* eventually(() => trades(c.received).length >= 5, 5_000, "c follows a")
         expect(probe.starts).toEqual(["a"])
 
@@ -172,78 +172,67 @@ describe("ClusterUpstreams: one upstream per market for the cluster (real redis-
           "a follows"
         )
         expect(probe.starts).toEqual(["a", next])
-      }).pipe(scopedQuietly),
+      }),
     40_000
   )
 
-  it.live(
-    "an owner whose lease is taken stops publishing within one renewal period",
-    () =>
-      Effect.gen(function* () {
-        const { redis, raw } = yield* scopedRedisWithClient
-        const probe: Probe = { starts: [], running: new Set() }
-        const a = yield* instance(redis.url, "a", probe)
-        const b = yield* instance(redis.url, "b", probe)
-        yield* eventually(() => trades(b.received).length >= 5, 5_000, "b follows a")
-        const keys = leaseKeys(a.conn, MARKET)
-        const heard: Array<{ from: string; at: number }> = []
-        const spy = raw.duplicate()
-        yield* Effect.addFinalizer(() => Effect.sync(() => spy.disconnect()))
-        yield* Effect.promise(() => spy.subscribe(keys.channel))
-        spy.on("message", (_channel: string, message: string) => {
-          const envelope = JSON.parse(message) as { from: string }
-          heard.push({ from: envelope.from, at: Date.now() })
-        })
+  clusterTest("an owner whose lease is taken stops publishing within one renewal period", ({ redis, raw }) =>
+    Effect.gen(function* () {
+      const probe = newProbe()
+      const [a, b] = yield* instances(redis.url, probe, ["a", "b"])
+      yield* eventually(() => trades(b.received).length >= 5, 5_000, "b follows a")
+      const keys = leaseKeys(a.conn, MARKET)
+      const heard: Array<{ from: string; at: number }> = []
+      const spy = raw.duplicate()
+      yield* Effect.addFinalizer(() => Effect.sync(() => spy.disconnect()))
+      yield* Effect.promise(() => spy.subscribe(keys.channel))
+      spy.on("message", (_channel: string, message: string) => {
+        const envelope = JSON.parse(message) as { from: string }
+        heard.push({ from: envelope.from, at: Date.now() })
+      })
 
-        // as if a's lease had expired and an intruder had taken it: a's next renewal finds another token
-        const stolenAt = Date.now()
-        yield* Effect.promise(() => raw.set(keys.lease, "intruder#1", "PX", 1_500))
-        yield* eventually(() => !probe.running.has("a"), 3_000, "a stops")
-        yield* Effect.sleep(200)
-        const lastFromA = Math.max(...heard.filter((h) => h.from === "a").map((h) => h.at))
-        expect(lastFromA - stolenAt).toBeLessThan(FAST.renewEveryMs + 150)
-        // once the intruder's lease expires, a or b owns the market again: one upstream
-        yield* eventually(() => probe.running.size === 1, 5_000, "a new owner")
-        yield* Effect.sleep(2 * FAST.renewEveryMs)
-        expect(probe.running.size).toBe(1)
-      }).pipe(scopedQuietly),
-    30_000
+      // as if a's lease had expired and an intruder had taken it: a's next renewal finds another token
+      const stolenAt = Date.now()
+      yield* Effect.promise(() => raw.set(keys.lease, "intruder#1", "PX", 1_500))
+      yield* eventually(() => !probe.running.has("a"), 3_000, "a stops")
+      yield* Effect.sleep(200)
+      const lastFromA = Math.max(...heard.filter((h) => h.from === "a").map((h) => h.at))
+      expect(lastFromA - stolenAt).toBeLessThan(FAST.renewEveryMs + 150)
+      // once the intruder's lease expires, a or b owns the market again: one upstream
+      yield* eventually(() => probe.running.size === 1, 5_000, "a new owner")
+      yield* Effect.sleep(2 * FAST.renewEveryMs)
+      expect(probe.running.size).toBe(1)
+    })
   )
 
-  it.live(
-    "graceful shutdown hands the market over at once",
-    () =>
-      Effect.gen(function* () {
-        const { redis, raw } = yield* scopedRedisWithClient
-        const probe: Probe = { starts: [], running: new Set() }
-        const slow = { leaseTtlMs: 6_000, renewEveryMs: 2_000, idleGraceMs: 300 }
-        const scopeA = yield* Scope.make()
-        const a = yield* instance(redis.url, "a", probe, slow).pipe(Scope.extend(scopeA))
-        const b = yield* instance(redis.url, "b", probe, slow)
-        yield* eventually(() => trades(b.received).length >= 3, 5_000, "b follows a")
-        expect(probe.starts).toEqual(["a"])
-        const closedAt = Date.now()
-        yield* Scope.close(scopeA, Exit.void)
-        yield* eventually(() => probe.starts.length === 2, 5_000, "b takes over")
-        // far sooner than the 6 s the lease would have taken to expire
-        expect(Date.now() - closedAt).toBeLessThan(2_000)
-        expect(probe.starts).toEqual(["a", "b"])
-        expect(a.received.events.length).toBeGreaterThan(0)
-        yield* eventually(() => statuses(b.received).join() === "reconnecting,live", 2_000, "b's status events")
-        const key = leaseKeys(b.conn, MARKET).lease
-        expect(yield* Effect.promise(() => raw.get(key))).toMatch(/^b#/)
-      }).pipe(scopedQuietly),
-    30_000
+  clusterTest("graceful shutdown hands the market over at once", ({ redis, raw }) =>
+    Effect.gen(function* () {
+      const probe = newProbe()
+      const slow = { leaseTtlMs: 6_000, renewEveryMs: 2_000, idleGraceMs: 300 }
+      const scopeA = yield* Scope.make()
+      const a = yield* instance(redis.url, "a", probe, slow).pipe(Scope.extend(scopeA))
+      const b = yield* instance(redis.url, "b", probe, slow)
+      yield* eventually(() => trades(b.received).length >= 3, 5_000, "b follows a")
+      expect(probe.starts).toEqual(["a"])
+      const closedAt = Date.now()
+      yield* Scope.close(scopeA, Exit.void)
+      yield* eventually(() => probe.starts.length === 2, 5_000, "b takes over")
+      // far sooner than the 6 s the lease would have taken to expire
+      expect(Date.now() - closedAt).toBeLessThan(2_000)
+      expect(probe.starts).toEqual(["a", "b"])
+      expect(a.received.events.length).toBeGreaterThan(0)
+      yield* eventually(() => statuses(b.received).join() === "reconnecting,live", 2_000, "b's status events")
+      const key = leaseKeys(b.conn, MARKET).lease
+      expect(yield* Effect.promise(() => raw.get(key))).toMatch(/^b#/)
+    })
   )
 
-  it.live(
+  clusterTest(
     "an owner without subscribers keeps the upstream while another instance has some, and releases it after the idle grace",
-    () =>
+    ({ redis, raw }) =>
       Effect.gen(function* () {
-        const { redis, raw } = yield* scopedRedisWithClient
-        const probe: Probe = { starts: [], running: new Set() }
-        const a = yield* instance(redis.url, "a", probe)
-        const b = yield* instance(redis.url, "b", probe)
+        const probe = newProbe()
+        const [a, b] = yield* instances(redis.url, probe, ["a", "b"])
         yield* eventually(() => trades(b.received).length >= 3, 5_000, "b follows a")
         const key = leaseKeys(a.conn, MARKET).lease
 
@@ -261,19 +250,15 @@ describe("ClusterUpstreams: one upstream per market for the cluster (real redis-
         expect(probe.starts).toEqual(["a"])
         expect((yield* a.upstreams.stats).markets).toEqual([])
         expect((yield* b.upstreams.stats).markets).toEqual([])
-      }).pipe(scopedQuietly),
-    30_000
+      })
   )
 
-  it.live(
+  clusterTest(
     "Redis killed and restarted: every instance runs its own upstream (local mode), then one owner again",
-    () =>
+    ({ redis }) =>
       Effect.gen(function* () {
-        const { redis } = yield* scopedRedisWithClient
-        const probe: Probe = { starts: [], running: new Set() }
-        const a = yield* instance(redis.url, "a", probe)
-        const b = yield* instance(redis.url, "b", probe)
-        const c = yield* instance(redis.url, "c", probe)
+        const probe = newProbe()
+        const [a, b, c] = yield* instances(redis.url, probe, ["a", "b", "c"])
         const modes: Array<ClusterMode> = []
         yield* Effect.forkScoped(Stream.runForEach(b.conn.mode.changes, (m) => Effect.sync(() => modes.push(m))))
         yield* eventually(() => trades(c.received).length >= 3, 5_000, "c follows")
@@ -310,7 +295,7 @@ describe("ClusterUpstreams: one upstream per market for the cluster (real redis-
           )
         }
         for (const i of [a, b, c]) expect(yield* SubscriptionRef.get(i.conn.mode)).toBe("cluster")
-      }).pipe(scopedQuietly),
+      }),
     40_000
   )
 })
