@@ -23,9 +23,12 @@ export const makeInstanceId = (): string => `${hostname()}-${process.pid}-${rand
 const secondsMs = (name: string, fallback: number, min: number) =>
   seconds(name, fallback, min).pipe(Config.map(Duration.toMillis))
 
+/** CLUSTER_ENABLED: whether ClusterModeLive adds the cluster services at all. */
+export const clusterEnabled: Config.Config<boolean> = Config.boolean("CLUSTER_ENABLED").pipe(Config.withDefault(false))
+
 /** Cluster settings from the environment: CLUSTER_ENABLED, CLUSTER_LEASE_TTL, CLUSTER_KEY_PREFIX, REDIS_URL, STREAM_IDLE_GRACE. */
 export const ClusterConfig: Config.Config<ClusterSettings> = Config.all({
-  enabled: Config.boolean("CLUSTER_ENABLED").pipe(Config.withDefault(false)),
+  enabled: clusterEnabled,
   redisUrl: Config.string("REDIS_URL").pipe(
     Config.withDefault("redis://127.0.0.1:6379"),
     Config.validate({ message: "REDIS_URL must be a redis:// or rediss:// URL", validation: isRedisUrl })

@@ -1,7 +1,7 @@
-import { Config, type ConfigError, Context, Effect, Layer, Option, SubscriptionRef } from "effect"
+import { type ConfigError, Context, Effect, Layer, Option, SubscriptionRef } from "effect"
 import { type MakeLimiters, OutboundLimiters } from "../Resilience/Limiter.js"
 import { makeSharedCircuit, makeSharedLazyLimiters, type SharedPause } from "./Budget.js"
-import { ClusterConfig, type ClusterSettings } from "./Config.js"
+import { clusterEnabled, ClusterConfig, type ClusterSettings } from "./Config.js"
 import { registerClusterMetrics } from "./Metrics.js"
 import { type ClusterConnection, type ClusterMode, makeClusterConnection } from "./Connection.js"
 import { type ClusterStats, type ClusterUpstreamsApi, makeClusterUpstreams } from "./Upstreams.js"
@@ -48,7 +48,7 @@ export const ClusterUpstreamsLive = Layer.scoped(
  * Without it this layer adds nothing and opens no connection: a single instance composes exactly as before.
  */
 export const ClusterModeLive: Layer.Layer<never, ConfigError.ConfigError> = Layer.unwrapEffect(
-  Effect.map(Config.boolean("CLUSTER_ENABLED").pipe(Config.withDefault(false)), (enabled) =>
+  Effect.map(clusterEnabled, (enabled) =>
     enabled
       ? Layer.mergeAll(ClusterUpstreamsLive, ClusterOutboundLimitersLive).pipe(Layer.provideMerge(ClusterLive))
       : Layer.empty
