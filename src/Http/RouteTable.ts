@@ -16,25 +16,21 @@ export const queryOf = (url: string): string | undefined => {
   return at < 0 ? undefined : url.slice(at + 1)
 }
 
-/** The SSE stream routes, one per channel. */
-export const SSE_ROUTES: ReadonlyMap<string, StreamChannel> = new Map(
-  STREAM_CHANNELS.map((channel) => [`/v1/stream/${channel}`, channel] as const)
-)
-
-/** The WebSocket routes: one ticker each on /ws/ticker and /ws/realtime, any subscriptions on /ws. */
-export const WS_ROUTES: ReadonlyMap<string, StreamChannel | "multiplexed"> = new Map([
+const SSE_ROUTE_LIST = STREAM_CHANNELS.map((channel) => [`/v1/stream/${channel}`, channel] as const)
+const WS_ROUTE_LIST = [
   ["/ws/ticker", "ticker"],
   ["/ws/realtime", "ticker"],
   ["/ws", "multiplexed"]
-])
+] as const
+
+/** The SSE stream routes, one per channel. */
+export const SSE_ROUTES: ReadonlyMap<string, StreamChannel> = new Map(SSE_ROUTE_LIST)
+
+/** The WebSocket routes: one ticker each on /ws/ticker and /ws/realtime, any subscriptions on /ws. */
+export const WS_ROUTES: ReadonlyMap<string, StreamChannel | "multiplexed"> = new Map(WS_ROUTE_LIST)
 
 /** Every stream route's path, as the router takes it. */
-export const STREAM_ROUTE_PATHS = [
-  ...STREAM_CHANNELS.map((channel) => `/v1/stream/${channel}` as const),
-  "/ws/ticker",
-  "/ws/realtime",
-  "/ws"
-] as const
+export const STREAM_ROUTE_PATHS = [...SSE_ROUTE_LIST, ...WS_ROUTE_LIST].map(([path]) => path)
 
 /** Routes anyone may call: liveness probes and the API documentation. */
 export const PUBLIC_PATHS: ReadonlySet<string> = new Set(["/v1/health", "/openapi.json", ...Object.values(DOCS_PATHS)])
@@ -46,8 +42,7 @@ const KNOWN_ROUTES: ReadonlySet<string> = new Set([
   "/",
   "/metrics",
   "/mcp",
-  ...SSE_ROUTES.keys(),
-  ...WS_ROUTES.keys()
+  ...STREAM_ROUTE_PATHS
 ])
 
 /** The route label of a path: the path of a known route, one bucket for everything else (label values stay bounded). */
