@@ -1,4 +1,4 @@
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Either, Layer, Option, Ref } from "effect"
 import { AppConfig } from "../../src/AppConfig.js"
 import { ClusterModeLive } from "../../src/Cluster/Live.js"
@@ -6,8 +6,7 @@ import type { MarketError } from "../../src/Domain/Errors.js"
 import { Exchange, type ResolvedMarket } from "../../src/Exchange/Exchange.js"
 import { makeResilientExchangeLive } from "../../src/Resilience/ResilientExchange.js"
 import { banned, makeFakeUpstream } from "../resilience/fakeExchange.js"
-import { scopedRedis } from "../support/redisScoped.js"
-import { scopedQuietly } from "./support.js"
+import { clusterTest } from "./support.js"
 
 const BTC: ResolvedMarket = { exchange: "binance", symbol: "BTC/USDT" }
 
@@ -34,11 +33,10 @@ const codeOf = (result: Either.Either<unknown, MarketError>) =>
   Either.match(result, { onLeft: (e) => e.code, onRight: () => "ok" })
 
 describe("ResilientExchange in cluster mode (real redis-server)", () => {
-  it.live(
+  clusterTest(
     "a 418 ban one instance gets stops the others' calls to the exchange; without cluster mode it does not",
-    () =>
+    ({ redis }) =>
       Effect.gen(function* () {
-        const redis = yield* scopedRedis
         const cluster = [
           ["CLUSTER_ENABLED", "true"],
           ["REDIS_URL", redis.url],
@@ -63,7 +61,6 @@ describe("ResilientExchange in cluster mode (real redis-server)", () => {
         // a server without CLUSTER_ENABLED keeps its own circuit and budget, as before
         expect(codeOf(yield* Effect.either(alone.exchange.ticker(BTC)))).toBe("ok")
         expect(yield* alone.calls).toBe(1)
-      }).pipe(scopedQuietly),
-    30_000
+      })
   )
 })

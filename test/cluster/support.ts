@@ -80,15 +80,23 @@ export const eventually = (check: () => boolean, timeoutMs: number, what: string
     }
   })
 
-/** A test body in its scope, with the cluster's log lines (mode changes, takeovers) kept out of the test output. */
-export const scopedQuietly = <A, E, R>(body: Effect.Effect<A, E, R>): Effect.Effect<A, E, Exclude<R, Scope.Scope>> =>
-  body.pipe(Effect.scoped, Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))
-
 type RedisFixture = Effect.Effect.Success<typeof scopedRedisWithClient>
 
-/** A test against a private redis-server and a raw client on it, both gone with the test, the cluster's logs kept out. */
+/**
+ * A test against a private redis-server and a raw client on it, both gone with the test's scope, with the cluster's
+ * log lines (mode changes, takeovers) kept out of the test output.
+ */
 export const clusterTest = <A, E>(
   name: string,
   body: (fixture: RedisFixture) => Effect.Effect<A, E, Scope.Scope>,
   timeoutMs = 30_000
-) => it.live(name, () => scopedQuietly(Effect.flatMap(scopedRedisWithClient, body)), timeoutMs)
+) =>
+  it.live(
+    name,
+    () =>
+      Effect.flatMap(scopedRedisWithClient, body).pipe(
+        Effect.scoped,
+        Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none))
+      ),
+    timeoutMs
+  )
