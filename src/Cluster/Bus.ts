@@ -45,9 +45,8 @@ export const decodeEnvelope = (message: string): Envelope | undefined => {
   if (!isRecord(parsed) || typeof parsed.from !== "string") return undefined
   if (parsed.t === "release") return { t: "release", from: parsed.from }
   if (parsed.t !== "event" || typeof parsed.ts !== "number" || typeof parsed.kind !== "string") return undefined
-  return parsed.snapshot === true
-    ? { t: "event", from: parsed.from, ts: parsed.ts, kind: parsed.kind, payload: parsed.payload, snapshot: true }
-    : { t: "event", from: parsed.from, ts: parsed.ts, kind: parsed.kind, payload: parsed.payload }
+  const { from, ts, kind, payload } = parsed
+  return { t: "event", from, ts, kind, payload, ...(parsed.snapshot === true ? { snapshot: true } : {}) }
 }
 
 // Publish and keep the snapshot in one round trip; the snapshot hash expires if the owner stops writing it.
@@ -73,16 +72,14 @@ export const makeBus = (conn: ClusterConnection, market: string, snapshotTtlMs: 
     channel,
     publish: (event) =>
       Effect.suspend(() => {
-        const envelope: Envelope = event.snapshot
-          ? {
-              t: "event",
-              from: conn.instanceId,
-              ts: Date.now(),
-              kind: event.kind,
-              payload: event.payload,
-              snapshot: true
-            }
-          : { t: "event", from: conn.instanceId, ts: Date.now(), kind: event.kind, payload: event.payload }
+        const envelope: Envelope = {
+          t: "event",
+          from: conn.instanceId,
+          ts: Date.now(),
+          kind: event.kind,
+          payload: event.payload,
+          ...(event.snapshot === true ? { snapshot: true } : {})
+        }
         const message = JSON.stringify(envelope)
         return event.snapshot
           ? conn.run("bus.publish", (c) => c.eval(PUBLISH_SNAPSHOT, 2, channel, snapshotKey, message, event.kind, ttl))
