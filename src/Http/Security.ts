@@ -11,8 +11,6 @@ import {
 import { RateLimiter } from "./RateLimit.js"
 import { errorResponse, withHeaders } from "./Responses.js"
 
-export { keyId } from "./Admission.js"
-
 /** Admitted, with the headers to add to the answer (the rate-limit state), or refused with this response. */
 export type AdmissionDecision = Either.Either<Readonly<Record<string, string>>, HttpServerResponse.HttpServerResponse>
 

@@ -1,6 +1,6 @@
 import { expect, layer } from "@effect/vitest"
 import { Effect, HashMap, Layer, List, Logger } from "effect"
-import { keyId } from "../../src/Http/Security.js"
+import { keyId } from "../../src/Http/Admission.js"
 import { ApiTestServer, get } from "../support/apiServer.js"
 
 interface Captured {
