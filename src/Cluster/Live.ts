@@ -69,12 +69,18 @@ export const clusterHealth = (
   Effect.gen(function* () {
     const stats = yield* upstreams.stats
     const mode: ClusterMode = yield* SubscriptionRef.get(connection.mode)
-    const circuits: Record<string, SharedPause | null> = {}
-    if (mode === "cluster") {
-      for (const exchange of exchanges) {
-        const pause = yield* Effect.orElseSucceed(makeSharedCircuit(connection, exchange).pause, () => Option.none())
-        circuits[exchange] = Option.getOrNull(pause)
-      }
-    }
-    return { ...stats, mode, circuits }
+    // one concurrent read per exchange: the replies share the connection's round trips
+    const pauses =
+      mode === "cluster"
+        ? yield* Effect.forEach(
+            exchanges,
+            (exchange) =>
+              Effect.map(
+                Effect.orElseSucceed(makeSharedCircuit(connection, exchange).pause, () => Option.none()),
+                (pause) => [exchange, Option.getOrNull(pause)] as const
+              ),
+            { concurrency: "unbounded" }
+          )
+        : []
+    return { ...stats, mode, circuits: Object.fromEntries(pauses) }
   })
