@@ -69,7 +69,8 @@ export const handleErrors = <E, R>(app: Effect.Effect<HttpServerResponse.HttpSer
 
 /**
  * The global middleware, outermost first: the request log and metrics, the origin policy (CORS preflights, CORS and
- * security headers on every answer), error normalization, then authentication and rate limiting. Its RateLimiterLive is memoized with the hot path's (ServerLive), so both count in one instance.
+ * security headers on every answer), error normalization, then authentication and rate limiting. Its RateLimiterLive
+ * is memoized with the hot path's (ServerLive), so both count in one instance.
  */
 export const GlobalMiddleware = HttpLayerRouter.middleware(
   Effect.gen(function* () {
