@@ -28,6 +28,15 @@ export const isRedisUrl = (raw: string): boolean => {
   )
 }
 
+/** REDIS_URL, for the cache and cluster mode alike. The message never repeats the value: it may hold the password. */
+export const redisUrl: Config.Config<string> = Config.string("REDIS_URL").pipe(
+  Config.withDefault("redis://127.0.0.1:6379"),
+  Config.validate({
+    message: "REDIS_URL must be a redis:// or rediss:// URL such as redis://:password@127.0.0.1:6379/0",
+    validation: isRedisUrl
+  })
+)
+
 /** `::` (every IPv4 and IPv6 address, dual-stack) where the host has IPv6, else every IPv4 address. */
 export const defaultHost = (interfaces: NodeJS.Dict<ReadonlyArray<{ readonly family: string | number }>>): string =>
   Object.values(interfaces).some((list) => list?.some((i) => i.family === "IPv6" || i.family === 6)) ? "::" : "0.0.0.0"
@@ -215,14 +224,7 @@ export const appConfig = Effect.gen(function* () {
     logLevel: yield* logLevel,
     port: yield* Config.port("PORT").pipe(Config.withDefault(8000)),
     host: yield* Config.string("HOST").pipe(Config.withDefault(defaultHost(networkInterfaces()))),
-    // the message never repeats the value: it may hold the Redis password
-    redisUrl: yield* Config.string("REDIS_URL").pipe(
-      Config.withDefault("redis://127.0.0.1:6379"),
-      Config.validate({
-        message: "REDIS_URL must be a redis:// or rediss:// URL such as redis://:password@127.0.0.1:6379/0",
-        validation: isRedisUrl
-      })
-    ),
+    redisUrl: yield* redisUrl,
     redisEnabled: yield* bool("REDIS_ENABLED", true),
     redisKeyPrefix: yield* Config.string("REDIS_KEY_PREFIX").pipe(Config.withDefault("mcds:")),
     memoryCacheMaxEntries: yield* positiveInt("MEMORY_CACHE_MAX_ENTRIES", 10_000),

@@ -1,5 +1,5 @@
 import { Config, Duration } from "effect"
-import { isRedisUrl, seconds } from "../AppConfig.js"
+import { redisUrl, seconds } from "../AppConfig.js"
 import { randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 
@@ -29,10 +29,7 @@ export const clusterEnabled: Config.Config<boolean> = Config.boolean("CLUSTER_EN
 /** Cluster settings from the environment: CLUSTER_ENABLED, CLUSTER_LEASE_TTL, CLUSTER_KEY_PREFIX, REDIS_URL, STREAM_IDLE_GRACE. */
 export const ClusterConfig: Config.Config<ClusterSettings> = Config.all({
   enabled: clusterEnabled,
-  redisUrl: Config.string("REDIS_URL").pipe(
-    Config.withDefault("redis://127.0.0.1:6379"),
-    Config.validate({ message: "REDIS_URL must be a redis:// or rediss:// URL", validation: isRedisUrl })
-  ),
+  redisUrl,
   keyPrefix: Config.string("CLUSTER_KEY_PREFIX").pipe(Config.withDefault("mcds:cluster:")),
   // 3 s + one 1 s renewal period: a dead owner is replaced within about 4 s, inside the promised 5 s
   leaseTtlMs: secondsMs("CLUSTER_LEASE_TTL", 3, 0.3),
