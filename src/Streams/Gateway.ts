@@ -114,15 +114,6 @@ const clientMessageHandler = (connection: StreamConnection, multiplexed: boolean
     })
   })
 
-/** Headers of an admission (rate-limit state) that the stream response carries on. */
-const carried = (verdict: Verdict) => {
-  const out: Record<string, string> = {}
-  for (const [name, value] of Object.entries(verdict.headers)) {
-    if (name !== "content-length" && name !== "content-type") out[name] = value
-  }
-  return out
-}
-
 /** An HTTP response written straight onto a socket whose upgrade was refused. */
 const refuseUpgrade = (socket: Duplex, verdict: Verdict): void => {
   const lines = [`HTTP/1.1 ${verdict.status} ${STATUS_CODES[verdict.status] ?? ""}`]
@@ -434,7 +425,8 @@ export const makeStreamGateway = (
     verdict: Verdict,
     origin: Readonly<Record<string, string>>
   ) => {
-    response.writeHead(200, { ...carried(verdict), ...SSE_HEADERS, ...origin })
+    // an admitted verdict's headers are its rate-limit state
+    response.writeHead(200, { ...verdict.headers, ...SSE_HEADERS, ...origin })
     response.write(`retry: ${SSE_RETRY_MS}\n\n`)
     const { connection } = new SseSession(response, shared)
     if (response.destroyed || response.closed) connection.close()
