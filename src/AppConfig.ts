@@ -52,6 +52,9 @@ export const seconds = (name: string, fallback: number, min = 0) =>
     Config.map((n) => Duration.millis(Math.round(n * 1000)))
   )
 
+/** STREAM_IDLE_GRACE: how long an upstream nobody listens to keeps running, in one process or across the cluster. */
+export const streamIdleGrace = seconds("STREAM_IDLE_GRACE", 5)
+
 const positiveInt = (name: string, fallback: number) =>
   Config.integer(name).pipe(
     Config.withDefault(fallback),
@@ -258,7 +261,7 @@ export const appConfig = Effect.gen(function* () {
       })
     ),
     streamHeartbeatInterval: yield* seconds("STREAM_HEARTBEAT_INTERVAL", 30, 0.001),
-    streamIdleGrace: yield* seconds("STREAM_IDLE_GRACE", 5),
+    streamIdleGrace: yield* streamIdleGrace,
     streamPollInterval: yield* seconds("STREAM_POLL_INTERVAL", 2, 0.001),
     streamStallTimeout: yield* seconds("STREAM_STALL_TIMEOUT", 30, 0.001),
     streamBufferSize: yield* positiveInt("STREAM_BUFFER_SIZE", 256),

@@ -1,5 +1,5 @@
 import { Config, Duration } from "effect"
-import { redisUrl, seconds } from "../AppConfig.js"
+import { redisUrl, seconds, streamIdleGrace } from "../AppConfig.js"
 import { randomBytes } from "node:crypto"
 import { hostname } from "node:os"
 
@@ -20,9 +20,6 @@ export interface ClusterSettings {
 
 export const makeInstanceId = (): string => `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`
 
-const secondsMs = (name: string, fallback: number, min: number) =>
-  seconds(name, fallback, min).pipe(Config.map(Duration.toMillis))
-
 /** CLUSTER_ENABLED: whether ClusterModeLive adds the cluster services at all. */
 export const clusterEnabled: Config.Config<boolean> = Config.boolean("CLUSTER_ENABLED").pipe(Config.withDefault(false))
 
@@ -32,8 +29,8 @@ export const ClusterConfig: Config.Config<ClusterSettings> = Config.all({
   redisUrl,
   keyPrefix: Config.string("CLUSTER_KEY_PREFIX").pipe(Config.withDefault("mcds:cluster:")),
   // 3 s + one 1 s renewal period: a dead owner is replaced within about 4 s, inside the promised 5 s
-  leaseTtlMs: secondsMs("CLUSTER_LEASE_TTL", 3, 0.3),
-  idleGraceMs: secondsMs("STREAM_IDLE_GRACE", 5, 0)
+  leaseTtlMs: seconds("CLUSTER_LEASE_TTL", 3, 0.3).pipe(Config.map(Duration.toMillis)),
+  idleGraceMs: streamIdleGrace.pipe(Config.map(Duration.toMillis))
 }).pipe(
   Config.map((c): ClusterSettings => ({
     ...c,
