@@ -11,8 +11,15 @@ export interface LogSinkService {
 
 export class LogSink extends Context.Tag("app/LogSink")<LogSink, LogSinkService>() {}
 
+declare module "sonic-boom" {
+  interface SonicBoom {
+    /** What `write` takes with `contentMode: "buffer"` (sonic-boom's own types list only the string form). */
+    write(data: Uint8Array): boolean
+  }
+}
+
 export interface LineWriterOptions {
-  /** Buffered bytes that trigger a write before the linger is over. Default 8 KiB (below sonic-boom's maxWrite). */
+  /** Buffered bytes that trigger a write before the linger is over. Default 64 KiB. */
   readonly chunkSize?: number
   /** Buffered bytes beyond which new lines are dropped (and counted) while the output is full. Default 4 MiB. */
   readonly maxBuffered?: number
@@ -22,6 +29,12 @@ export interface LineWriterOptions {
    */
   readonly lingerMs?: number
 }
+
+/**
+ * Buffered bytes that trigger a write before the linger is over: a busy server fills one about every linger, so a
+ * write (and its thread-pool round trip) carries some hundred lines.
+ */
+const CHUNK_SIZE = 64 * 1024
 
 /** Log lines reach the output at most this long after they were written (ms), or sooner once a chunk is full. */
 export const LOG_LINGER_MS = 20
@@ -33,10 +46,15 @@ export const LOG_LINGER_MS = 20
  * output takes lines again. An output that is gone (EPIPE) swallows the lines. `flushSync` writes everything at exit.
  */
 export const makeLineWriter = (fd: number, options: LineWriterOptions = {}) => {
+  const chunkSize = options.chunkSize ?? CHUNK_SIZE
+  // Buffer lines: in string mode sonic-boom measures the whole pending chunk's UTF-8 length on every write
   const boom = new sonicBoom.SonicBoom({
     fd,
     sync: false,
-    minLength: options.chunkSize ?? 8 * 1024,
+    contentMode: "buffer",
+    minLength: chunkSize,
+    // one write takes up to this much (sonic-boom wants it above minLength)
+    maxWrite: chunkSize + CHUNK_SIZE,
     maxLength: options.maxBuffered ?? 4 * 1024 * 1024,
     periodicFlush: options.lingerMs ?? LOG_LINGER_MS
   })
@@ -52,7 +70,9 @@ export const makeLineWriter = (fd: number, options: LineWriterOptions = {}) => {
     const count = dropped
     dropped = 0
     boom.write(
-      jsonLogLine(LogLevel.Warning, `${count} log lines dropped: log output blocked`, { component: "logging" }) + "\n"
+      Buffer.from(
+        jsonLogLine(LogLevel.Warning, `${count} log lines dropped: log output blocked`, { component: "logging" }) + "\n"
+      )
     )
     // still full: the report itself was dropped, keep counting from where it was
     if (dropped > 0) dropped = count
@@ -62,7 +82,7 @@ export const makeLineWriter = (fd: number, options: LineWriterOptions = {}) => {
 
   const write = (line: string): void => {
     report()
-    boom.write(line + "\n")
+    boom.write(Buffer.from(line + "\n"))
   }
 
   const flush = (): void => {
